@@ -1,0 +1,286 @@
+"""Captions for scenes, paper 2's caption knobs, and attribute-swap hard negatives.
+
+A :class:`Caption` keeps its structure (the mentioned objects, each with its colour or
+``None`` when the colour is not stated) beside its text, so negatives and analyses never
+parse strings.
+
+Two styles:
+
+* ``"template"`` — the LABCLIP authors' CLEVR template: ``"red cube and blue sphere"``
+  (``"red cube and blue sphere and green cylinder"`` for more objects);
+* ``"natural"`` — ``"a red cube and a blue sphere"``, ``"a red cube, a blue sphere and a
+  cylinder"``.
+
+Three knobs for paper 2's data properties, each a number in [0, 1]:
+
+* ``completeness`` — expected share of the scene's objects that the caption mentions. The
+  number mentioned is ``completeness * n`` rounded stochastically (so its mean is exact),
+  but never fewer than one object: a caption always says something.
+* ``attribute_density`` — each mentioned object has its colour stated independently with
+  this probability.
+* ``saliency_bias`` — probability that an incomplete caption mentions the *most salient*
+  objects (largest visible area), listed most salient first, instead of a random subset in
+  the order given by ``order``.
+
+``order`` is ``"random"``, ``"left_to_right"`` (by image column) or ``"salience"``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .runtime import rng as _rng
+from .scenes import Scene
+
+__all__ = [
+    "STYLES",
+    "ORDERS",
+    "Mention",
+    "Caption",
+    "CaptionSpec",
+    "caption_text",
+    "describe",
+    "describe_all",
+    "swap_negative",
+    "swap_negatives",
+    "caption_statistics",
+]
+
+STYLES = ("template", "natural")
+ORDERS = ("random", "left_to_right", "salience")
+
+#: ``(colour or None, shape)``
+Mention = tuple[str | None, str]
+
+
+@dataclass(frozen=True)
+class Caption:
+    """A caption: its text, the objects it mentions (in order) and its style."""
+
+    text: str
+    mentions: tuple[Mention, ...]
+    style: str = "template"
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def bound_pairs(self) -> tuple[tuple[str, str], ...]:
+        """The (colour, shape) pairs the caption states, sorted (its binding content)."""
+        return tuple(sorted((c, s) for c, s in self.mentions if c is not None))
+
+    @property
+    def n_colored(self) -> int:
+        return sum(c is not None for c, _ in self.mentions)
+
+
+@dataclass(frozen=True)
+class CaptionSpec:
+    """One setting of the caption generator (defaults: the authors' complete template)."""
+
+    style: str = "template"
+    order: str = "random"
+    completeness: float = 1.0
+    attribute_density: float = 1.0
+    saliency_bias: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.style not in STYLES:
+            raise ValueError(f"unknown caption style {self.style!r}; expected one of {', '.join(STYLES)}")
+        if self.order not in ORDERS:
+            raise ValueError(f"unknown caption order {self.order!r}; expected one of {', '.join(ORDERS)}")
+        for name in ("completeness", "attribute_density", "saliency_bias"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float, np.floating)) or not (0.0 <= float(v) <= 1.0):
+                raise ValueError(f"{name} must be a number in [0, 1], got {v!r}")
+
+
+def _phrase(color: str | None, shape: str, style: str) -> str:
+    words = f"{color} {shape}" if color else shape
+    if style == "natural":
+        return ("an " if words[0] in "aeiou" else "a ") + words
+    return words
+
+
+def caption_text(mentions: Sequence[Mention], style: str = "template") -> str:
+    """Text for a list of mentions, e.g. ``[("red", "cube"), (None, "sphere")]``."""
+    if len(mentions) == 0:
+        raise ValueError("a caption needs at least one mentioned object (empty list)")
+    if style not in STYLES:
+        raise ValueError(f"unknown caption style {style!r}; expected one of {', '.join(STYLES)}")
+    parts = [_phrase(c, s, style) for c, s in mentions]
+    if style == "template" or len(parts) <= 2:
+        return " and ".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _salience(scene: Scene) -> np.ndarray:
+    if not scene.has_salience:
+        from .render import with_salience
+
+        scene = with_salience([scene])[0]
+    return np.array([o.salience for o in scene.objects], dtype=float)
+
+
+def describe(scene: Scene, spec: CaptionSpec | None = None, seed: int | np.random.Generator = 0,
+             **knobs) -> Caption:
+    """Caption one scene under ``spec`` (or keyword knobs, see :class:`CaptionSpec`)."""
+    if spec is None:
+        spec = CaptionSpec(**knobs)
+    elif knobs:
+        raise TypeError("pass either a CaptionSpec or keyword knobs, not both")
+    gen = _rng(seed)
+    n = len(scene)
+    k = int(np.floor(spec.completeness * n + gen.random()))
+    k = min(max(k, 1), n)
+    if k < n and gen.random() < spec.saliency_bias:
+        sal = _salience(scene)
+        chosen = list(np.argsort(-sal, kind="stable")[:k])
+    else:
+        chosen = sorted(gen.choice(n, size=k, replace=False).tolist()) if k < n else list(range(n))
+        if spec.order == "random":
+            chosen = [chosen[i] for i in gen.permutation(k)]
+        elif spec.order == "left_to_right":
+            from .render import project
+
+            cols = project(scene)[:, 0]
+            chosen = sorted(chosen, key=lambda i: (cols[i], i))
+        else:
+            sal = _salience(scene)
+            chosen = sorted(chosen, key=lambda i: (-sal[i], i))
+    colored = gen.random(k) < spec.attribute_density
+    mentions = tuple(
+        (scene.objects[i].color if c else None, scene.objects[i].shape) for i, c in zip(chosen, colored)
+    )
+    return Caption(caption_text(mentions, spec.style), mentions, spec.style)
+
+
+def describe_all(scenes: Sequence[Scene], spec: CaptionSpec | None = None, seed: int = 0,
+                 **knobs) -> list[Caption]:
+    """Caption every scene; caption ``i`` uses its own seed ``(seed, i)`` (prefix-stable)."""
+    if spec is None:
+        spec = CaptionSpec(**knobs)
+    elif knobs:
+        raise TypeError("pass either a CaptionSpec or keyword knobs, not both")
+    if len(scenes) == 0:
+        raise ValueError("empty list of scenes")
+    if isinstance(seed, np.random.Generator) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if spec.saliency_bias > 0 or spec.order == "salience":
+        missing = [i for i, s in enumerate(scenes) if not s.has_salience]
+        if missing:
+            from .render import with_salience
+
+            scenes = list(scenes)
+            for i, s in zip(missing, with_salience([scenes[i] for i in missing])):
+                scenes[i] = s
+    return [
+        describe(s, spec, np.random.default_rng(np.random.SeedSequence([int(seed), i])))
+        for i, s in enumerate(scenes)
+    ]
+
+
+def _valid(new: list[Mention], caption: Caption, scene: Scene | None) -> bool:
+    bound = Counter((c, s) for c, s in new if c is not None)
+    if bound == Counter(caption.bound_pairs):
+        return False  # same objects, only reordered: not a negative
+    if scene is not None:
+        have = Counter(scene.combination)
+        if all(have[p] >= m for p, m in bound.items()):
+            return False  # the "negative" is also true of the scene
+    return True
+
+
+def swap_negative(caption: Caption, seed: int | np.random.Generator = 0,
+                  scene: Scene | None = None) -> Caption | None:
+    """The attribute-swap hard negative of ``caption``, or ``None`` if there is none.
+
+    The colours stated in the caption are permuted among the coloured mentions by a
+    derangement (for two objects: ``"red cube and blue sphere"`` -> ``"blue cube and red
+    sphere"``); shapes and word order stay. A permutation is accepted only if the resulting
+    multiset of (colour, shape) pairs differs from the caption's — so ``"red cube and red
+    sphere"`` (same colour) and ``"red cube and blue cube"`` (same shape) have **no** negative
+    and ``None`` is returned; such items are excluded from binding metrics. With ``scene``,
+    a permutation whose pairs all occur in the scene (possible for incomplete captions) is
+    rejected too, so the negative is false of the scene.
+
+    Up to 5 coloured mentions every derangement is enumerated and one valid one is chosen
+    uniformly; beyond that derangements are sampled (up to 500 tries).
+    """
+    gen = _rng(seed)
+    idx = [i for i, (c, _) in enumerate(caption.mentions) if c is not None]
+    m = len(idx)
+    if m < 2:
+        return None
+    colors = [caption.mentions[i][0] for i in idx]
+
+    def build(perm: Sequence[int]) -> list[Mention]:
+        new = list(caption.mentions)
+        for dst, src in zip(idx, perm):
+            new[dst] = (colors[src], caption.mentions[dst][1])
+        return new
+
+    if m <= 5:
+        options = [p for p in itertools.permutations(range(m)) if all(p[i] != i for i in range(m))]
+        options = [p for p in options if _valid(build(p), caption, scene)]
+        if not options:
+            return None
+        perm = options[int(gen.integers(len(options)))]
+    else:
+        for _ in range(500):
+            p = gen.permutation(m)
+            if np.all(p != np.arange(m)) and _valid(build(p), caption, scene):
+                perm = p
+                break
+        else:
+            return None
+    new = tuple(build(perm))
+    return Caption(caption_text(new, caption.style), new, caption.style)
+
+
+def swap_negatives(captions: Sequence[Caption], seed: int = 0,
+                   scenes: Sequence[Scene] | None = None) -> list[Caption | None]:
+    """:func:`swap_negative` for each caption (seed ``(seed, i)``; ``None`` where impossible)."""
+    if scenes is not None and len(scenes) != len(captions):
+        raise ValueError(f"got {len(captions)} captions but {len(scenes)} scenes")
+    return [
+        swap_negative(c, np.random.default_rng(np.random.SeedSequence([int(seed), i])),
+                      None if scenes is None else scenes[i])
+        for i, c in enumerate(captions)
+    ]
+
+
+def caption_statistics(captions: Sequence[Caption], scenes: Sequence[Scene]) -> dict[str, float]:
+    """Measured knob values of a captioned data set.
+
+    Returns ``completeness`` (mean share of each scene's objects mentioned),
+    ``attribute_density`` (share of mentions with a colour), ``most_salient_share`` (among
+    incomplete captions, the share naming exactly the most salient objects, most salient
+    first), ``no_negative`` (share of captions without a valid swap negative, given the
+    scene) and ``incomplete`` (share of captions that leave an object out).
+    """
+    if len(captions) == 0:
+        raise ValueError("empty list of captions")
+    if len(captions) != len(scenes):
+        raise ValueError(f"got {len(captions)} captions but {len(scenes)} scenes")
+    mentioned = [len(c.mentions) / len(s) for c, s in zip(captions, scenes)]
+    n_mentions = sum(len(c.mentions) for c in captions)
+    incomplete = [(c, s) for c, s in zip(captions, scenes) if len(c.mentions) < len(s)]
+    top = 0
+    for c, s in incomplete:
+        sal = _salience(s)
+        order = np.argsort(-sal, kind="stable")[: len(c.mentions)]
+        top += [m[1] for m in c.mentions] == [s.objects[i].shape for i in order]
+    negs = swap_negatives(captions, seed=0, scenes=scenes)
+    return {
+        "completeness": float(np.mean(mentioned)),
+        "attribute_density": sum(c.n_colored for c in captions) / n_mentions,
+        "most_salient_share": top / len(incomplete) if incomplete else float("nan"),
+        "incomplete": len(incomplete) / len(captions),
+        "no_negative": sum(n is None for n in negs) / len(captions),
+    }

@@ -1,0 +1,46 @@
+"""Binding metrics on embeddings (vectorised; shapes in the docstrings)."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["check_embeddings", "pair_scores", "binding_accuracy"]
+
+
+def check_embeddings(name: str, x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """Validate an ``(N, D)`` float embedding matrix: non-empty, finite, right size."""
+    if not isinstance(x, torch.Tensor):
+        x = torch.as_tensor(x)
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D (N, D) tensor, got shape {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is empty (0 rows)")
+    if dim is not None and x.shape[1] != dim:
+        raise ValueError(f"{name} has embedding size {x.shape[1]}, expected {dim}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return x.float()
+
+
+def pair_scores(image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    """Row-wise cosine similarity of matched rows: ``(N, D), (N, D) -> (N,)``."""
+    image = check_embeddings("image embeddings", image)
+    text = check_embeddings("text embeddings", text, image.shape[1])
+    if image.shape[0] != text.shape[0]:
+        raise ValueError(f"got {image.shape[0]} image rows but {text.shape[0]} text rows")
+    return (torch.nn.functional.normalize(image, dim=1) * torch.nn.functional.normalize(text, dim=1)).sum(1)
+
+
+def binding_accuracy(image: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor,
+                     tie_tol: float = 1e-6) -> float:
+    """Two-way binding accuracy (chance 0.5).
+
+    For each row, is the image closer (cosine) to its caption than to the attribute-swapped
+    caption? ``image, positive, negative``: ``(N, D)``. A tie (scores within ``tie_tol``) counts
+    as half a hit, so a bag-of-words model that scores both captions equally gets exactly 0.5.
+    Rows without a valid negative must be removed by the caller.
+    """
+    sp, sn = pair_scores(image, positive), pair_scores(image, negative)
+    diff = sp - sn
+    hits = (diff > tie_tol).float() + 0.5 * (diff.abs() <= tie_tol).float()
+    return float(hits.mean())

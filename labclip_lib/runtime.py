@@ -1,0 +1,86 @@
+"""Runtime helpers every chapter needs: device choice, seeding and the cache directory.
+
+Nothing here runs at import time; every function is called explicitly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+__all__ = ["get_device", "autocast", "seed_everything", "cache_dir", "rng"]
+
+
+def get_device(device: str | torch.device | None = None) -> torch.device:
+    """Return ``device`` if given, else CUDA when available, else CPU.
+
+    Raises a clear error when CUDA is requested but absent.
+    """
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {str(device)!r} requested but CUDA is not available on this machine")
+    return dev
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device) -> Iterator[None]:
+    """Mixed precision on CUDA (bf16 where supported, else fp16); a no-op on CPU."""
+    if device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        with torch.autocast("cuda", dtype=dtype):
+            yield
+    else:
+        yield
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators.
+
+    Library functions take their own ``seed`` arguments and do not rely on global state;
+    this is for notebook code that does.
+    """
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    random.seed(int(seed))
+    np.random.seed(int(seed) % 2**32)
+    torch.manual_seed(int(seed))
+
+
+def rng(seed: int | np.random.Generator | None) -> np.random.Generator:
+    """A NumPy ``Generator`` from a seed (or pass a Generator through unchanged).
+
+    ``None`` is refused: every random choice in labclip takes an explicit seed.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None:
+        raise ValueError("an explicit seed is required (got None)")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return np.random.default_rng(int(seed))
+
+
+def cache_dir(subdir: str | None = None, create: bool = True) -> Path:
+    """The labclip cache directory.
+
+    ``$LABCLIP_CACHE`` if set, else ``$XDG_CACHE_HOME/labclip`` or ``~/.cache/labclip``.
+    ``subdir`` names a folder inside it (created when ``create``).
+    """
+    env = os.environ.get("LABCLIP_CACHE")
+    if env:
+        root = Path(env).expanduser()
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        root = (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "labclip"
+    path = root / subdir if subdir else root
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,93 @@
+"""Organisms: tokenizer, deterministic training, save/load round trip (tiny configs, CPU)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import labclip_lib.organisms as O
+from labclip_lib.captions import CaptionSpec
+from labclip_lib.metrics import binding_accuracy
+
+TINY = O.OrganismConfig(name="tiny", n_scenes=800, epochs=2, batch_size=64, embed_dim=32, seed=3)
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    return O.build_data(TINY)
+
+
+def test_tokenizer_and_oov_message():
+    tok = O.WordTokenizer()
+    ids, lengths = tok(["red cube and blue sphere", "a cube, a sphere and a red cylinder"])
+    assert ids.shape == (2, 9) and lengths.tolist() == [5, 9]
+    assert ids[0, 5:].eq(0).all()
+    with pytest.raises(ValueError, match=r"out-of-vocabulary word\(s\) \['pink'\]"):
+        tok(["pink cube"])
+    with pytest.raises(ValueError, match="empty list of captions"):
+        tok([])
+
+
+def test_config_key_and_round_trip():
+    cfg = O.OrganismConfig(captions=((0.7, CaptionSpec(completeness=0.5)), (0.3, CaptionSpec())))
+    assert O.OrganismConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert cfg.key != O.OrganismConfig().key
+    with pytest.raises(ValueError, match="sum to 1"):
+        O.OrganismConfig(captions=((0.5, CaptionSpec()),))
+
+
+def test_training_is_deterministic_and_learns(tiny_data):
+    m1, h1 = O.train_organism(TINY, tiny_data, progress=False)
+    m2, h2 = O.train_organism(TINY, tiny_data, progress=False)
+    assert h1.loss == h2.loss
+    for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert h1.loss[-1] < h1.loss[0]
+
+
+def test_hard_negatives_and_word_shuffle_change_training(tiny_data):
+    base = O.train_organism(TINY, tiny_data, progress=False)[1].loss
+    neg = O.train_organism(O.OrganismConfig(**{**TINY.__dict__, "hard_negatives": True}), tiny_data,
+                           progress=False)[1].loss
+    assert neg != base
+    shuffled = O.build_data(O.OrganismConfig(**{**TINY.__dict__, "shuffle_words": True}))
+    assert shuffled.train_texts != tiny_data.train_texts
+    assert sorted(shuffled.train_texts[0].split()) == sorted(tiny_data.train_texts[0].split())
+
+
+def test_get_organism_caches_and_reloads(tmp_path, tiny_data):
+    path = O.get_organism(TINY, directory=tmp_path, progress=False)
+    meta = json.loads((path / O.ORGANISM_FILE).read_text())
+    assert set(meta["metrics"]) == {"train", "val", "test"}
+    mtime = (path / O.WEIGHTS_FILE).stat().st_mtime_ns
+    assert O.get_organism(TINY, directory=tmp_path, progress=False) == path
+    assert (path / O.WEIGHTS_FILE).stat().st_mtime_ns == mtime  # cache hit, not re-trained
+    model, meta2 = O.read_organism(path)
+    tok = O.WordTokenizer()
+    acc = O.binding_accuracy_2way(model, tok, tiny_data, "test")
+    assert acc == pytest.approx(meta["metrics"]["test"], abs=1e-6)
+    # a corrupted weight file is detected, never used
+    raw = (path / O.WEIGHTS_FILE).read_bytes()
+    (path / O.WEIGHTS_FILE).write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="checksum"):
+        O.read_organism(path)
+    with pytest.warns(UserWarning, match="re-training"):
+        O.get_organism(TINY, directory=tmp_path, progress=False)
+    O.read_organism(path)
+
+
+def test_unknown_organism_name():
+    with pytest.raises(ValueError, match="unknown organism 'nope'"):
+        O.get_organism("nope")
+
+
+def test_binding_accuracy_ties_and_perfect():
+    img = torch.eye(4)
+    assert binding_accuracy(img, img, -img) == 1.0
+    assert binding_accuracy(img, img + 1, img + 1) == 0.5  # bag of words: identical scores
+    with pytest.raises(ValueError, match="NaN"):
+        binding_accuracy(img, img * float("nan"), img)
+    with pytest.raises(ValueError, match="embedding size"):
+        binding_accuracy(img, torch.ones(4, 3), img)
