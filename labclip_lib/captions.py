@@ -27,6 +27,7 @@ Three knobs for paper 2's data properties, each a number in [0, 1]:
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import Counter
 from dataclasses import dataclass
@@ -196,6 +197,11 @@ def _valid(new: list[Mention], caption: Caption, scene: Scene | None) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=8)
+def _derangements(m: int) -> tuple[tuple[int, ...], ...]:
+    return tuple(p for p in itertools.permutations(range(m)) if all(p[i] != i for i in range(m)))
+
+
 def swap_negative(caption: Caption, seed: int | np.random.Generator = 0,
                   scene: Scene | None = None) -> Caption | None:
     """The attribute-swap hard negative of ``caption``, or ``None`` if there is none.
@@ -209,7 +215,7 @@ def swap_negative(caption: Caption, seed: int | np.random.Generator = 0,
     a permutation whose pairs all occur in the scene (possible for incomplete captions) is
     rejected too, so the negative is false of the scene.
 
-    Up to 5 coloured mentions every derangement is enumerated and one valid one is chosen
+    Up to 5 coloured mentions every derangement is enumerated and a valid one is chosen
     uniformly; beyond that derangements are sampled (up to 500 tries).
     """
     gen = _rng(seed)
@@ -226,11 +232,14 @@ def swap_negative(caption: Caption, seed: int | np.random.Generator = 0,
         return new
 
     if m <= 5:
-        options = [p for p in itertools.permutations(range(m)) if all(p[i] != i for i in range(m))]
-        options = [p for p in options if _valid(build(p), caption, scene)]
-        if not options:
+        # every derangement, tried in a random order: the first valid one is uniform among them
+        options = _derangements(m)
+        for k in gen.permutation(len(options)):
+            if _valid(build(options[k]), caption, scene):
+                perm = options[k]
+                break
+        else:
             return None
-        perm = options[int(gen.integers(len(options)))]
     else:
         for _ in range(500):
             p = gen.permutation(m)
