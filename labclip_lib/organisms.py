@@ -40,7 +40,16 @@ __all__ = [
     "ORGANISMS",
     "train_organism",
     "get_organism",
+    "organism_config",
+    "read_organism",
+    "load_organism",
+    "OrganismModel",
+    "build_data",
     "binding_accuracy_2way",
+    "organism_summary",
+    "organism_history",
+    "architecture_table",
+    "example_captions",
 ]
 
 ORGANISM_FILE = "labclip_organism.json"
@@ -358,17 +367,28 @@ def train_organism(config: OrganismConfig, data: OrganismData | None = None, pro
 
 _NATURAL = CaptionSpec(style="template", order="random", completeness=0.5, attribute_density=0.5, saliency_bias=1.0)
 
-#: The organisms the book relies on.
+#: The organisms the book relies on (seed 0; vary it with ``organism_config(name, seed)``).
 ORGANISMS: dict[str, OrganismConfig] = {
-    # complete, attribute-dense captions: every object, every colour
+    # (a) complete, attribute-dense captions: every object, every colour
     "complete": OrganismConfig(name="complete"),
-    # natural-like captions: incomplete (half the objects), sparse colours, saliency-biased
+    # (b) natural-like captions: incomplete (half the objects: the most salient one of two),
+    #     colour stated half the time
     "natural": OrganismConfig(name="natural", captions=((1.0, _NATURAL),)),
     # a mixture of natural-like (70%) and complete (30%) captions
     "mixture": OrganismConfig(name="mixture", captions=((0.7, _NATURAL), (0.3, CaptionSpec()))),
+    # (c) CLIP-like, chosen by the search of chapter 2: complete captions whose colours are
+    #     stated only 30% of the time (low attribute density)
+    "clip-like": OrganismConfig(name="clip-like", captions=((1.0, CaptionSpec(attribute_density=0.3)),)),
     # bag-of-words control: complete captions with their words shuffled
     "bag-of-words": OrganismConfig(name="bag-of-words", shuffle_words=True),
 }
+
+
+def organism_config(name: str, seed: int = 0, **changes) -> OrganismConfig:
+    """The named organism's config with another seed (and any other field changed)."""
+    if name not in ORGANISMS:
+        raise ValueError(f"unknown organism {name!r}; named organisms: {', '.join(ORGANISMS)}")
+    return replace(ORGANISMS[name], seed=seed, **changes)
 
 
 def _save(model: DualEncoder, config: OrganismConfig, hist: TrainingHistory, metrics: dict, path: Path) -> None:
@@ -457,21 +477,34 @@ class OrganismModel:
     return float32 CPU tensors ``(N, D)``.
     """
 
-    def __init__(self, path: str | Path, device: str | torch.device | None = None):
-        self.path = Path(path)
-        self.network, self.meta = read_organism(self.path)
-        self.config = OrganismConfig.from_dict(self.meta["config"])
+    def __init__(self, network: DualEncoder, config: OrganismConfig, vocabulary: Sequence[str] = VOCABULARY,
+                 fingerprint: str | None = None, device: str | torch.device | None = None,
+                 path: Path | None = None):
+        self.network, self.config, self.path = network, config, path
         self.device = get_device(device)
-        self.network.to(self.device)
-        self.tokenizer = WordTokenizer(self.meta["vocabulary"])
-        self.name = f"organism:{self.config.name}"
-        self.dim = self.config.embed_dim
-        self.image_size = self.config.resolution
-        self.fingerprint = f"{self.name}@{self.meta['weights_sha256']}"
-        self.preprocess_config = {"resolution": self.config.resolution, "scale": "x/255", "mean": 0.5, "std": 0.25}
+        self.network.to(self.device).eval()
+        self.tokenizer = WordTokenizer(vocabulary)
+        self.name = f"organism:{config.name}"
+        self.dim = config.embed_dim
+        self.image_size = config.resolution
+        self.fingerprint = fingerprint or f"{self.name}:{config.key}"
+        self.preprocess_config = {"resolution": config.resolution, "scale": "x/255", "mean": 0.5, "std": 0.25}
+
+    @classmethod
+    def from_directory(cls, path: str | Path, device: str | torch.device | None = None) -> "OrganismModel":
+        network, meta = read_organism(path)
+        return cls(network, OrganismConfig.from_dict(meta["config"]), meta["vocabulary"],
+                   f"organism:{meta['config']['name']}@{meta['weights_sha256']}", device, Path(path))
+
+    @classmethod
+    def untrained(cls, config: OrganismConfig, seed: int = 12345) -> "OrganismModel":
+        """The same architecture at random initialisation (a baseline for probes)."""
+        torch.manual_seed(seed)
+        net = DualEncoder(len(VOCABULARY), config.embed_dim, config.resolution)
+        return cls(net, replace(config, name=f"{config.name} (untrained)"), fingerprint=f"untrained:{config.key}:{seed}")
 
     def __repr__(self) -> str:
-        return f"OrganismModel({self.config.name!r}, D={self.dim}, {self.image_size} px, {self.path})"
+        return f"OrganismModel({self.config.name!r}, D={self.dim}, {self.image_size} px)"
 
     def _images(self, images) -> torch.Tensor:
         if isinstance(images, (list, tuple)):
@@ -524,4 +557,42 @@ class OrganismModel:
 
 def load_organism(path: str | Path, device: str | torch.device | None = None) -> OrganismModel:
     """Open a trained organism directory (what ``load_model`` calls for organisms)."""
-    return OrganismModel(path, device)
+    return OrganismModel.from_directory(path, device)
+
+
+def organism_summary(path: str | Path) -> dict:
+    """One row about a trained organism: name, seed, binding per split, training time."""
+    meta = json.loads((Path(path) / ORGANISM_FILE).read_text())
+    cfg = meta["config"]
+    return {
+        "organism": cfg["name"],
+        "seed": cfg["seed"],
+        **{f"{k} binding": v for k, v in meta["metrics"].items()},
+        "training seconds": meta["history"]["seconds"],
+        "epochs": cfg["epochs"],
+    }
+
+
+def organism_history(path: str | Path) -> dict[str, list]:
+    """Per-epoch training curves stored with the organism."""
+    return json.loads((Path(path) / ORGANISM_FILE).read_text())["history"]
+
+
+def architecture_table(config: OrganismConfig) -> list[dict]:
+    """Parameters per part of the organism's network (rows for a table)."""
+    net = DualEncoder(len(VOCABULARY), config.embed_dim, config.resolution)
+    rows = []
+    for name, mod in (("image encoder (CNN)", net.image), ("text encoder (BiGRU)", net.text)):
+        rows.append({"part": name, "parameters": sum(p.numel() for p in mod.parameters())})
+    rows.append({"part": "temperature", "parameters": 1})
+    rows.append({"part": "total", "parameters": sum(p.numel() for p in net.parameters())})
+    return rows
+
+
+def example_captions(config: OrganismConfig, scene: Scene, n: int = 4) -> list[str]:
+    """``n`` training captions the organism ``config`` could see for ``scene`` (same machinery)."""
+    texts = [c.text for c in _mixture_captions([scene] * n, config)]
+    if config.shuffle_words:
+        gen = np.random.default_rng(np.random.SeedSequence([config.seed, 202]))
+        texts = [_shuffle_words(t, gen) for t in texts]
+    return texts

@@ -77,3 +77,53 @@ def color_swatches(colors: dict[str, tuple[int, int, int]], ax=None):
     ax.set_ylim(-0.5, 1)
     ax.axis("off")
     return ax
+
+
+def plot_training_curves(histories: dict[str, dict]):
+    """Loss, in-batch accuracy and validation binding per epoch, one line per organism."""
+    import matplotlib.pyplot as plt
+
+    if not histories:
+        raise ValueError("no training histories to plot")
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    panels = (("loss", "training loss"), ("batch_accuracy", "in-batch image→text accuracy"),
+              ("val_binding", "held-out (val) binding accuracy"))
+    for ax, (key, title) in zip(axes, panels):
+        for name, h in histories.items():
+            ax.plot(h["epoch"], h[key], marker="o", ms=3, label=name)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+    axes[2].axhline(0.5, **{**PAPER_STYLE, "color": "0.6"})
+    axes[2].text(1, 0.51, "chance", fontsize=8, color="0.4")
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+def plot_accuracy_bars(table, value: str, by: str, references: dict[str, float] | None = None,
+                       ylabel: str = "accuracy", ax=None, order: Sequence[str] | None = None):
+    """Mean ± std of ``value`` per ``by`` group (dots: single seeds) with labelled reference lines.
+
+    ``table`` is a pandas DataFrame; ``references`` maps a label (e.g. "chance", "paper: CLIP
+    on CLEVR") to a horizontal line.
+    """
+    import matplotlib.pyplot as plt
+
+    if len(table) == 0:
+        raise ValueError("empty table")
+    groups = list(order) if order is not None else list(dict.fromkeys(table[by]))
+    stats = table.groupby(by)[value].agg(["mean", "std"]).reindex(groups)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.3 * len(groups) + 2.5, 3.4))
+    x = np.arange(len(groups))
+    ax.bar(x, stats["mean"], yerr=stats["std"].fillna(0), capsize=4, color="C0", alpha=0.75)
+    for i, g in enumerate(groups):
+        vals = table.loc[table[by] == g, value].to_numpy()
+        ax.plot(np.full(len(vals), i) + np.linspace(-0.12, 0.12, len(vals)), vals, "k.", ms=4)
+        ax.text(i, stats["mean"][g] + 0.02, f"{stats['mean'][g]:.2f}", ha="center", fontsize=8)
+    for k, (label, y) in enumerate((references or {}).items()):
+        ax.axhline(y, **{**PAPER_STYLE, "color": f"C{k + 1}"})
+        ax.text(len(groups) - 0.5, y, f" {label}", va="center", fontsize=8, color=f"C{k + 1}")
+    ax.set_xticks(x, groups)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.08)
+    return ax

@@ -91,3 +91,28 @@ def test_binding_accuracy_ties_and_perfect():
         binding_accuracy(img, img * float("nan"), img)
     with pytest.raises(ValueError, match="embedding size"):
         binding_accuracy(img, torch.ones(4, 3), img)
+
+
+def test_organism_model_interface_and_bad_inputs(tmp_path, tiny_data):
+    path = O.get_organism(TINY, directory=tmp_path, progress=False)
+    model = O.load_organism(path)
+    assert model.dim == TINY.embed_dim and model.image_size == TINY.resolution
+    img = model.encode_images(tiny_data.images[:10])
+    txt = model.encode_texts(["red cube and blue sphere", "a cube"])
+    assert img.shape == (10, 32) and txt.shape == (2, 32) and img.dtype == torch.float32
+    assert torch.allclose(img.norm(dim=1), torch.ones(10), atol=1e-5)
+    # batch-size invariance
+    assert torch.allclose(model.encode_images(tiny_data.images[:10], batch_size=1), img, atol=1e-5)
+    assert torch.allclose(model.encode_texts(["red cube and blue sphere", "a cube"], batch_size=1), txt, atol=1e-5)
+    # the fingerprint names the exact weights
+    assert model.fingerprint.endswith(json.loads((path / O.ORGANISM_FILE).read_text())["weights_sha256"])
+    with pytest.raises(ValueError, match="out-of-vocabulary"):
+        model.encode_texts(["a red pyramid"])
+    with pytest.raises(ValueError, match="empty list of captions"):
+        model.encode_texts([])
+    with pytest.raises(ValueError, match="32 px"):
+        model.encode_images(torch.zeros(2, 64, 64, 3, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        model.encode_images(torch.zeros(2, 32, 32, 3))
+    with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
+        model.encode_images(torch.zeros(2, 32, 32, 4, dtype=torch.uint8))

@@ -1,0 +1,154 @@
+"""A safe compute-or-load cache for embeddings.
+
+Entries are safetensors files named by a hash of a *key*: a dict of everything that changes
+the numbers (model fingerprint, preprocessing, normalisation, data fingerprint, library
+version). The key itself and a checksum of the tensor bytes are stored in the file's metadata
+and checked on load, so an entry computed for one model is never served to another (the
+LABCLIP authors' caches were keyed by file name only), and a truncated or corrupt file is
+detected, deleted and recomputed. Writes go to a temporary file renamed into place. Nothing
+is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .runtime import cache_dir
+
+__all__ = ["key_hash", "fingerprint_strings", "fingerprint_array", "compute_or_load", "cached_encode_images",
+           "cached_encode_texts"]
+
+
+def _canonical(key: dict) -> str:
+    if not isinstance(key, dict) or not key:
+        raise ValueError("a cache key must be a non-empty dict")
+    return json.dumps(key, sort_keys=True, default=str)
+
+
+def key_hash(key: dict) -> str:
+    """sha256 of the canonical JSON of ``key``."""
+    return hashlib.sha256(_canonical(key).encode()).hexdigest()
+
+
+def fingerprint_strings(items: Sequence[str]) -> str:
+    """A fingerprint of a list of strings (order matters)."""
+    h = hashlib.sha256()
+    for s in items:
+        b = str(s).encode()
+        h.update(len(b).to_bytes(8, "little") + b)
+    return f"str:{len(items)}:{h.hexdigest()}"
+
+
+def fingerprint_array(x) -> str:
+    """A fingerprint of an array's shape, dtype and bytes."""
+    a = np.ascontiguousarray(x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x))
+    h = hashlib.sha256(f"{a.shape}{a.dtype}".encode())
+    h.update(a.tobytes())
+    return f"arr:{h.hexdigest()}"
+
+
+def _tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].contiguous()
+        h.update(name.encode() + str(tuple(t.shape)).encode() + str(t.dtype).encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _load(path: Path, key: dict):
+    """The stored value (tensor or dict of tensors), or None when missing, foreign or corrupt."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+    except Exception as err:  # safetensors raises several types for broken files
+        warnings.warn(f"cache entry {path.name} is unreadable ({err}); recomputing", stacklevel=3)
+        return None
+    if meta.get("key") != _canonical(key):
+        return None  # a different key with the same hash: treat as a miss
+    if meta.get("sha256") != _tensor_digest(tensors):
+        warnings.warn(f"cache entry {path.name} fails its checksum (corrupt); recomputing", stacklevel=3)
+        return None
+    return tensors["value"] if meta.get("kind") == "tensor" else tensors
+
+
+def compute_or_load(key: dict, compute: Callable[[], torch.Tensor | dict[str, torch.Tensor]], *,
+                    directory: str | Path | None = None, name: str = "emb"):
+    """Return the cached result for ``key`` or compute, store and return it.
+
+    ``compute`` returns a tensor or a dict of tensors; the same type comes back on a hit.
+    Files live in ``directory`` (default ``cache_dir("embeddings")``) as
+    ``{name}-{hash[:24]}.safetensors``.
+    """
+    from safetensors.torch import save_file
+
+    folder = Path(directory) if directory is not None else cache_dir("embeddings")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{key_hash(key)[:24]}.safetensors"
+    if path.exists():
+        got = _load(path, key)
+        if got is not None:
+            return got
+        path.unlink(missing_ok=True)
+    value = compute()
+    tensors = {"value": value} if isinstance(value, torch.Tensor) else dict(value)
+    if not tensors or not all(isinstance(t, torch.Tensor) for t in tensors.values()):
+        raise TypeError("compute() must return a tensor or a non-empty dict of tensors")
+    tensors = {k: t.detach().cpu().contiguous() for k, t in tensors.items()}
+    meta = {"key": _canonical(key), "sha256": _tensor_digest(tensors),
+            "kind": "tensor" if isinstance(value, torch.Tensor) else "dict"}
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=folder)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return value
+
+
+def _model_key(model, what: str, data_fingerprint: str, normalize: bool) -> dict:
+    from . import __version__
+
+    return {
+        "what": what,
+        "model": getattr(model, "name", type(model).__name__),
+        "model_fingerprint": model.fingerprint,
+        "preprocess": getattr(model, "preprocess_config", None),
+        "normalize": bool(normalize),
+        "data": data_fingerprint,
+        "labclip_lib": __version__,
+    }
+
+
+def cached_encode_images(model, images, *, data_fingerprint: str | None = None, normalize: bool = True,
+                         directory: str | Path | None = None, **kwargs) -> torch.Tensor:
+    """``model.encode_images`` through the cache (the data fingerprint defaults to the pixels')."""
+    from .models import images_to_tensor
+
+    fp = data_fingerprint or fingerprint_array(images_to_tensor(images))
+    return compute_or_load(_model_key(model, "images", fp, normalize),
+                           lambda: model.encode_images(images, normalize=normalize, **kwargs),
+                           directory=directory, name="img")
+
+
+def cached_encode_texts(model, captions: Sequence[str], *, normalize: bool = True,
+                        directory: str | Path | None = None, **kwargs) -> torch.Tensor:
+    """``model.encode_texts`` through the cache (keyed by the captions themselves)."""
+    captions = [str(c) for c in captions]
+    return compute_or_load(_model_key(model, "texts", fingerprint_strings(captions), normalize),
+                           lambda: model.encode_texts(captions, normalize=normalize, **kwargs),
+                           directory=directory, name="txt")
