@@ -7,7 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["set_style", "show_images", "color_swatches", "PAPER_STYLE"]
+__all__ = ["set_style", "show_images", "color_swatches", "plot_training_curves", "plot_accuracy_bars",
+           "plot_metric_lines", "show_scored_pairs", "plot_caption_ranking", "PAPER_STYLE"]
 
 #: How a paper's number is drawn beside ours (a dashed line or hollow marker).
 PAPER_STYLE = {"color": "0.25", "linestyle": "--", "linewidth": 1.2}
@@ -126,4 +127,74 @@ def plot_accuracy_bars(table, value: str, by: str, references: dict[str, float] 
     ax.set_xticks(x, groups)
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.08)
+    return ax
+
+
+def plot_metric_lines(table, x: str, y: str, by: str, references: dict[str, float] | None = None,
+                      ylabel: str = "accuracy", ax=None, order: Sequence[str] | None = None):
+    """Mean ± std of ``y`` against ``x``, one line per ``by`` group, with reference lines."""
+    import matplotlib.pyplot as plt
+
+    if len(table) == 0:
+        raise ValueError("empty table")
+    groups = list(order) if order is not None else list(dict.fromkeys(table[by]))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.4))
+    for g in groups:
+        stats = table[table[by] == g].groupby(x)[y].agg(["mean", "std"])
+        ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker="o", ms=4, capsize=3, label=g)
+    for k, (label, value) in enumerate((references or {}).items()):
+        ax.axhline(value, **{**PAPER_STYLE, "color": f"0.{3 + 2 * k}"})
+        ax.text(ax.get_xlim()[1], value, f" {label}", va="center", fontsize=8, color=f"0.{3 + 2 * k}")
+    ax.set_xlabel(x)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8, loc="lower left")
+    return ax
+
+
+def show_scored_pairs(images, captions: Sequence[str], negatives: Sequence[str], pos_scores, neg_scores,
+                      ncols: int = 4, size: float = 3.4):
+    """Images titled with their caption and swapped caption and the model's cosine for each.
+
+    The winning caption of each image is marked with a check (true caption) or a cross (the
+    swap won); returns the figure.
+    """
+    pos, neg = np.asarray(pos_scores, dtype=float), np.asarray(neg_scores, dtype=float)
+    if not (len(images) == len(captions) == len(negatives) == len(pos) == len(neg)):
+        raise ValueError("images, captions, negatives and both score lists must have the same length")
+    titles = []
+    for c, n, p, q in zip(captions, negatives, pos, neg):
+        verdict = "\u2713" if p > q else ("tie" if p == q else "\u2717")
+        titles.append(f"{verdict} true  {p:+.3f}: {c}\n   swap {q:+.3f}: {n}")
+    return show_images(images, titles, ncols=ncols, size=size, title_width=60)
+
+
+def plot_caption_ranking(scores, texts: Sequence[str], true: int | None = None, swap: int | None = None,
+                         top: int = 12, ax=None):
+    """Horizontal bars of the ``top`` captions by score, true caption green, swap red.
+
+    ``scores``: ``(M,)`` similarities of one image with ``texts``. When the true or swapped
+    caption is not among the top, it is appended with its rank. Returns the axes.
+    """
+    import matplotlib.pyplot as plt
+
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim != 1 or len(scores) != len(texts) or len(texts) == 0:
+        raise ValueError(f"need one score per caption, got {scores.shape} for {len(texts)} captions")
+    order = np.argsort(-scores, kind="stable")
+    rank = {int(c): r for r, c in enumerate(order)}
+    shown = [int(c) for c in order[:top]]
+    for extra in (true, swap):
+        if extra is not None and extra not in shown:
+            shown.append(int(extra))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 0.28 * len(shown) + 0.8))
+    colors = ["C2" if c == true else "C3" if c == swap else "0.7" for c in shown]
+    y = np.arange(len(shown))[::-1]
+    ax.barh(y, scores[shown], color=colors)
+    ax.set_yticks(y, [f"#{rank[c] + 1}  {texts[c]}" for c in shown], fontsize=8)
+    lo, hi = scores[shown].min(), scores[shown].max()
+    ax.set_xlim(lo - 0.1 * (hi - lo + 1e-6), hi + 0.05 * (hi - lo + 1e-6))
+    ax.set_xlabel("cosine similarity with the image")
     return ax

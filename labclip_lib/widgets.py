@@ -12,7 +12,7 @@ from .captions import CaptionSpec, describe, swap_negative
 from .render import render
 from .scenes import COLORS, MATERIALS, SHAPES, SIZES, PlacementError, make_scene
 
-__all__ = ["scene_explorer", "explore_scene"]
+__all__ = ["scene_explorer", "explore_scene", "caption_ranking", "caption_ranker"]
 
 _DEFAULT_OBJECTS = (("red", "cube", "large", "rubber"), ("blue", "sphere", "large", "metal"),
                     ("green", "cylinder", "small", "rubber"), ("yellow", "sphere", "small", "metal"))
@@ -77,3 +77,65 @@ def scene_explorer(n_slots: int = 4):
 
     out = W.interactive_output(draw, controls)
     return W.VBox([*rows, W.HBox([controls["seed"], controls["resolution"]]), controls["style"], out])
+
+
+def caption_ranking(model, objects: Sequence[tuple[str, str]], seed: int = 0, top: int = 12, caption_set=None):
+    """Render a two-object scene, score it against every caption of the pair caption set.
+
+    ``objects``: two ``(colour, shape)`` pairs with different shapes. Draws the scene (at the
+    model's resolution, as the model sees it) and the ``top`` captions by cosine, the true
+    caption green and its swap red. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    from .crossmodal import pair_caption_set
+    from .plotting import plot_caption_ranking
+
+    cs = caption_set or pair_caption_set()
+    scene = make_scene(list(objects), seed=seed)
+    if not cs.covers(scene):
+        raise ValueError("the caption set describes two objects of different shapes; "
+                         f"got {[o.noun_phrase for o in scene.objects]}")
+    image = render(scene, model.image_size)
+    sims = (model.encode_images(image) @ model.encode_texts(list(cs.texts)).T)[0]
+    fig, (a0, a1) = plt.subplots(1, 2, figsize=(10, 4.2), width_ratios=[1, 2.2])
+    a0.imshow(render(scene, 160, supersample=2)[0])
+    a0.axis("off")
+    a0.set_title(f"{model.image_size} px for the model; shown at 160 px", fontsize=8)
+    plot_caption_ranking(sims.numpy(), cs.texts, cs.caption_of(scene), cs.swap_of(scene), top=top, ax=a1)
+    return fig
+
+
+def caption_ranker(models: dict):
+    """Compose a two-object scene and watch how each model ranks all 192 pair captions.
+
+    ``models`` maps a label to a model (``encode_images``/``encode_texts``, ``image_size``).
+    Returns an ``ipywidgets.VBox``.
+    """
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    if not models:
+        raise ValueError("no models to compare (empty dict)")
+    controls = {
+        "model": W.Dropdown(options=list(models), description="model"),
+        "c1": W.Dropdown(options=COLORS, value="red", layout=W.Layout(width="100px")),
+        "s1": W.Dropdown(options=SHAPES, value="cube", layout=W.Layout(width="100px")),
+        "c2": W.Dropdown(options=COLORS, value="blue", layout=W.Layout(width="100px")),
+        "s2": W.Dropdown(options=SHAPES, value="sphere", layout=W.Layout(width="100px")),
+        "seed": W.IntSlider(value=0, min=0, max=50, description="layout seed", continuous_update=False),
+    }
+
+    def draw(model, c1, s1, c2, s2, seed):
+        if s1 == s2:
+            print("pick two different shapes (the caption set names each shape once)")
+            return
+        try:
+            caption_ranking(models[model], [(c1, s1), (c2, s2)], seed=seed)
+            plt.show()
+        except PlacementError as err:
+            print(err)
+
+    out = W.interactive_output(draw, controls)
+    row = W.HBox([W.Label("objects"), controls["c1"], controls["s1"], W.Label("and"), controls["c2"], controls["s2"]])
+    return W.VBox([controls["model"], row, controls["seed"], out])

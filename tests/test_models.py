@@ -158,3 +158,18 @@ def test_cached_encoders_key_on_model_and_data(tmp_path, model, images, tiny_dir
     e3 = cached_encode_images(m2, images, directory=tmp_path)
     assert not torch.allclose(e1, e3) and len(list(tmp_path.glob("img-*"))) == 3
     assert fingerprint_array(images) != fingerprint_array(images[:3])
+
+
+def test_binding_profile_of_a_pretrained_style_model(model):
+    """Chapter 2's MODEL_ID path: a HF CLIP profiled on scenes rendered at its own resolution."""
+    from labclip_lib.organisms import build_data, organism_config
+    from labclip_lib.profiles import binding_profile
+
+    data = build_data(organism_config("complete", 0, n_scenes=300, resolution=model.image_size))
+    assert data.images.shape[1:] == (model.image_size, model.image_size, 3)
+    prof = binding_profile(model, data, "test")
+    assert set(prof) == {"binding", "image probe", "text probe", "ceiling"}
+    assert all(0.0 <= v <= 1.0 for v in prof.values())
+    assert prof == binding_profile(model, data, "test")  # deterministic
+    with pytest.raises(ValueError, match="part"):
+        binding_profile(model, data, "train")
