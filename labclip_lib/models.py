@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .runtime import autocast, get_device
+from .runtime import autocast, get_device, progress_bar
 
 __all__ = ["EmbeddingModel", "HFClipModel", "ModelNotAvailableError", "load_model", "feature_tensor",
            "images_to_tensor"]
@@ -90,10 +90,7 @@ class EmbeddingModel(ABC):
 
 
 def _progress(total: int, progress: bool | None, desc: str):
-    from tqdm.auto import tqdm
-
-    show = progress if progress is not None else total > 2000
-    return tqdm(total=total, desc=desc, disable=not show, leave=False)
+    return progress_bar(total, desc, show=progress if progress is not None else total > 2000)
 
 
 class HFClipModel(EmbeddingModel):

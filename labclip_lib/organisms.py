@@ -27,7 +27,7 @@ from torch import nn
 
 from .captions import Caption, CaptionSpec, describe_all, swap_negatives
 from .render import render
-from .runtime import cache_dir, get_device
+from .runtime import cache_dir, get_device, progress_bar
 from .scenes import COLORS, SHAPES, Scene, sample_scenes
 from .splits import Split, split_by_combination
 
@@ -307,8 +307,6 @@ def binding_accuracy_2way(model: DualEncoder, tok: WordTokenizer, data: Organism
 def train_organism(config: OrganismConfig, data: OrganismData | None = None, progress: bool | None = None,
                    ) -> tuple[DualEncoder, TrainingHistory]:
     """Train an organism on CPU (or CUDA when present) and return it with its curves."""
-    from tqdm.auto import tqdm
-
     data = data if data is not None else build_data(config)
     tok = WordTokenizer()
     torch.manual_seed(config.seed)
@@ -327,8 +325,7 @@ def train_organism(config: OrganismConfig, data: OrganismData | None = None, pro
     gen = torch.Generator().manual_seed(config.seed)
     hist = TrainingHistory()
     t0 = time.perf_counter()
-    bar = tqdm(total=steps_per_epoch * config.epochs, desc=f"training organism {config.name!r}",
-               disable=progress is False, leave=False)
+    bar = progress_bar(steps_per_epoch * config.epochs, f"training organism {config.name!r}", show=progress is not False)
     for epoch in range(config.epochs):
         model.train()
         perm = torch.randperm(len(train), generator=gen)

@@ -8,7 +8,8 @@ from typing import Sequence
 import numpy as np
 
 __all__ = ["set_style", "show_images", "color_swatches", "plot_training_curves", "plot_accuracy_bars",
-           "plot_metric_lines", "show_scored_pairs", "plot_caption_ranking", "PAPER_STYLE"]
+           "plot_metric_lines", "show_scored_pairs", "plot_caption_ranking", "plot_confusion",
+           "plot_distributions", "plot_swap_pairs_2d", "PAPER_STYLE"]
 
 #: How a paper's number is drawn beside ours (a dashed line or hollow marker).
 PAPER_STYLE = {"color": "0.25", "linestyle": "--", "linewidth": 1.2}
@@ -197,4 +198,86 @@ def plot_caption_ranking(scores, texts: Sequence[str], true: int | None = None, 
     lo, hi = scores[shown].min(), scores[shown].max()
     ax.set_xlim(lo - 0.1 * (hi - lo + 1e-6), hi + 0.05 * (hi - lo + 1e-6))
     ax.set_xlabel("cosine similarity with the image")
+    return ax
+
+
+def plot_confusion(true: Sequence[int], pred: Sequence[int], labels: Sequence[str], ax=None, title: str | None = None):
+    """Row-normalised confusion matrix of a probe (rows: true class, columns: predicted)."""
+    import matplotlib.pyplot as plt
+
+    true, pred = np.asarray(true, dtype=int), np.asarray(pred, dtype=int)
+    if len(true) == 0 or len(true) != len(pred):
+        raise ValueError(f"need equally many (>0) true and predicted labels, got {len(true)} and {len(pred)}")
+    k = len(labels)
+    m = np.zeros((k, k))
+    np.add.at(m, (true, pred), 1)
+    m = m / np.maximum(m.sum(1, keepdims=True), 1)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.6, 3.3))
+    ax.imshow(m, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(k), labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(k), labels, fontsize=7)
+    ax.set_xlabel("predicted colour", fontsize=8)
+    ax.set_ylabel("true colour", fontsize=8)
+    ax.grid(False)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_distributions(table, value: str, by: str, references: dict[str, float] | None = None, ax=None,
+                       order: Sequence[str] | None = None, bins: int = 60):
+    """Overlaid histograms (densities) of ``value`` per ``by`` group, with vertical reference lines."""
+    import matplotlib.pyplot as plt
+
+    if len(table) == 0:
+        raise ValueError("empty table")
+    groups = list(order) if order is not None else list(dict.fromkeys(table[by]))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.4))
+    lo, hi = float(table[value].min()), float(table[value].max())
+    edges = np.linspace(lo, hi + 1e-9, bins + 1)
+    for k, g in enumerate(groups):
+        ax.hist(table.loc[table[by] == g, value], bins=edges, density=True, histtype="step", lw=1.6,
+                color=f"C{k}", label=g)
+    for k, (label, x) in enumerate((references or {}).items()):
+        ax.axvline(x, **{**PAPER_STYLE, "color": "0.3"})
+        ax.text(x, ax.get_ylim()[1] * (0.95 - 0.08 * k), f" {label}", fontsize=8, color="0.3")
+    ax.set_xlabel(value)
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_swap_pairs_2d(image_xy, caption_xy, swap_xy, labels: Sequence[str] | None = None, highlight: int | None = None,
+                       ax=None):
+    """Images (circles), their captions (squares) and swapped captions (crosses) in 2-D.
+
+    Each image is joined to its caption (solid) and to its swap (dotted); ``highlight``
+    draws one triple in full colour and the rest faded. Returns the axes.
+    """
+    import matplotlib.pyplot as plt
+
+    image_xy, caption_xy, swap_xy = (np.asarray(a, dtype=float) for a in (image_xy, caption_xy, swap_xy))
+    if not (image_xy.shape == caption_xy.shape == swap_xy.shape) or image_xy.ndim != 2 or image_xy.shape[1] != 2:
+        raise ValueError("image, caption and swap coordinates must all be (N, 2)")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 5))
+    for k in range(len(image_xy)):
+        alpha = 1.0 if highlight is None or highlight == k else 0.2
+        c = f"C{k % 10}"
+        (x0, y0), (x1, y1), (x2, y2) = image_xy[k], caption_xy[k], swap_xy[k]
+        ax.plot([x0, x1], [y0, y1], "-", color=c, alpha=alpha, lw=1)
+        ax.plot([x0, x2], [y0, y2], ":", color=c, alpha=alpha, lw=1)
+        ax.plot(x0, y0, "o", color=c, alpha=alpha, ms=7)
+        ax.plot(x1, y1, "s", color=c, alpha=alpha, ms=6)
+        ax.plot(x2, y2, "x", color=c, alpha=alpha, ms=7, mew=2)
+        if labels is not None and (highlight is None or highlight == k):
+            ax.annotate(labels[k], (x1, y1), fontsize=7, color=c, xytext=(4, 4), textcoords="offset points")
+    ax.plot([], [], "ko", label="image")
+    ax.plot([], [], "ks", label="its caption")
+    ax.plot([], [], "kx", label="swapped caption")
+    ax.legend(fontsize=8, loc="best")
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
     return ax

@@ -14,7 +14,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-__all__ = ["get_device", "autocast", "seed_everything", "cache_dir", "rng"]
+__all__ = ["get_device", "autocast", "seed_everything", "cache_dir", "rng", "progress_bar"]
 
 
 def get_device(device: str | torch.device | None = None) -> torch.device:
@@ -84,3 +84,13 @@ def cache_dir(subdir: str | None = None, create: bool = True) -> Path:
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def progress_bar(total: int, desc: str, show: bool = True):
+    """A ``tqdm.auto`` bar (a widget in notebooks) unless ``show`` is false or the environment
+    sets ``TQDM_DISABLE`` (as the book build does: a bar left in a page is dead weight)."""
+    from tqdm.auto import tqdm
+
+    if os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes"):
+        show = False
+    return tqdm(total=total, desc=desc, disable=not show, leave=False)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
+
 from .captions import CaptionSpec, describe, swap_negative
 from .render import render
 from .scenes import COLORS, MATERIALS, SHAPES, SIZES, PlacementError, make_scene
 
-__all__ = ["scene_explorer", "explore_scene", "caption_ranking", "caption_ranker"]
+__all__ = ["scene_explorer", "explore_scene", "caption_ranking", "caption_ranker", "probe_view", "probe_explorer",
+           "swap_pair_explorer"]
 
 _DEFAULT_OBJECTS = (("red", "cube", "large", "rubber"), ("blue", "sphere", "large", "metal"),
                     ("green", "cylinder", "small", "rubber"), ("yellow", "sphere", "small", "metal"))
@@ -139,3 +142,83 @@ def caption_ranker(models: dict):
     out = W.interactive_output(draw, controls)
     row = W.HBox([W.Label("objects"), controls["c1"], controls["s1"], W.Label("and"), controls["c2"], controls["s2"]])
     return W.VBox([controls["model"], row, controls["seed"], out])
+
+
+def probe_view(result, data, modality: str, n_examples: int = 6, title: str = ""):
+    """A probe's confusion matrix beside a few held-out scenes with true and predicted colour.
+
+    ``result``: a single-label :class:`~labclip_lib.probes.ProbeResult`; ``data``: the scenes it
+    was fitted on (``scenes``, ``captions`` or ``eval_captions``). Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    from .plotting import plot_confusion
+
+    if len(result.test_true) == 0:
+        raise ValueError("the probe has no test rows")
+    if isinstance(result.test_true[0], tuple):
+        raise ValueError("probe_view shows single-label probes (multi=False)")
+    captions = getattr(data, "captions", None) or [c.text for c in data.eval_captions]
+    fig = plt.figure(figsize=(11, 3.6))
+    grid = fig.add_gridspec(2, 1 + (n_examples + 1) // 2, width_ratios=[2.2] + [1] * ((n_examples + 1) // 2))
+    plot_confusion(result.test_true, result.test_pred, COLORS, ax=fig.add_subplot(grid[:, 0]),
+                   title=f"{title} {modality} probe, {result.shape}: test {result.test:.2f}".strip())
+    picks = np.linspace(0, len(result.test_index) - 1, min(n_examples, len(result.test_index))).astype(int)
+    for k, j in enumerate(picks):
+        ax = fig.add_subplot(grid[k % 2, 1 + k // 2])
+        i = int(result.test_index[j])
+        ax.imshow(render(data.scenes[i], 96, supersample=2)[0])
+        ax.axis("off")
+        ok = result.test_true[j] == result.test_pred[j]
+        ax.set_title(f"{captions[i]}\n{result.shape}: {COLORS[result.test_pred[j]]} "
+                     f"({'right' if ok else 'true ' + COLORS[result.test_true[j]]})",
+                     fontsize=7, color="black" if ok else "C3")
+    return fig
+
+
+def probe_explorer(results: dict, data: dict):
+    """Choose model, modality and shape; see the probe's confusion matrix and held-out scenes.
+
+    ``results[model]`` is the output of :func:`~labclip_lib.unimodal.modality_probes` and
+    ``data[model]`` the data it was fitted on. Returns an ``ipywidgets.VBox``.
+    """
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    if not results:
+        raise ValueError("no probe results to explore (empty dict)")
+    controls = {"model": W.Dropdown(options=list(results), description="model"),
+                "modality": W.ToggleButtons(options=["image", "text"], value="image"),
+                "shape": W.ToggleButtons(options=list(SHAPES), value=SHAPES[0])}
+
+    def draw(model, modality, shape):
+        res = next(r for r in results[model][modality] if r.shape == shape)
+        probe_view(res, data[model], modality, title=model)
+        plt.show()
+
+    out = W.interactive_output(draw, controls)
+    return W.VBox([controls["model"], W.HBox([controls["modality"], controls["shape"]]), out])
+
+
+def swap_pair_explorer(image_xy, caption_xy, swap_xy, captions: Sequence[str], swaps: Sequence[str], margins):
+    """Step through swapped caption pairs in a 2-D projection (see :func:`~labclip_lib.geometry.pca_2d`).
+
+    The chosen image, its caption and the swapped caption are drawn in colour, the others faded;
+    the title gives the two captions and the image's cosine margin. Returns an ``ipywidgets.VBox``.
+    """
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    from .plotting import plot_swap_pairs_2d
+
+    if len(captions) == 0:
+        raise ValueError("no pairs to explore (empty list)")
+    pick = W.IntSlider(value=0, min=0, max=len(captions) - 1, description="pair", continuous_update=False)
+
+    def draw(k):
+        ax = plot_swap_pairs_2d(image_xy, caption_xy, swap_xy, highlight=k)
+        ax.set_title(f"caption: {captions[k]}\nswap: {swaps[k]}\n"
+                     f"cos(image, caption) - cos(image, swap) = {float(margins[k]):+.3f}", fontsize=9)
+        plt.show()
+
+    return W.VBox([pick, W.interactive_output(draw, {"k": pick})])

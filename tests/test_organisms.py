@@ -116,3 +116,12 @@ def test_organism_model_interface_and_bad_inputs(tmp_path, tiny_data):
         model.encode_images(torch.zeros(2, 32, 32, 3))
     with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
         model.encode_images(torch.zeros(2, 32, 32, 4, dtype=torch.uint8))
+
+
+def test_progress_bars_respect_tqdm_disable(monkeypatch):
+    from labclip_lib.runtime import progress_bar
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert progress_bar(10, "x", show=True).disable
+    monkeypatch.delenv("TQDM_DISABLE")
+    assert not progress_bar(10, "x", show=True).disable and progress_bar(10, "x", show=False).disable

@@ -1,0 +1,128 @@
+"""Linear probes: single- and set-valued protocols, the bag-of-words ceilings, save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from labclip_lib.probes import (LinearProbe, bag_of_words_ceiling, object_color_sets, probe_object_colors,
+                                set_bag_of_words_ceiling)
+from labclip_lib.scenes import COLORS, SHAPES, sample_scenes
+from labclip_lib.splits import split_by_combination
+
+
+def bound_embedding(scenes, noise=0.05, seed=0):
+    """One-hot of every (shape, colour) pair present: binding is linearly readable."""
+    x = torch.zeros(len(scenes), len(SHAPES) * len(COLORS))
+    for i, s in enumerate(scenes):
+        for o in s.objects:
+            x[i, SHAPES.index(o.shape) * len(COLORS) + COLORS.index(o.color)] = 1
+    return x + noise * torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
+
+
+def bag_embedding(scenes, noise=0.05, seed=0):
+    """Counts of colours and of shapes, no pairing: a bag of words."""
+    x = torch.zeros(len(scenes), len(SHAPES) + len(COLORS))
+    for i, s in enumerate(scenes):
+        for o in s.objects:
+            x[i, SHAPES.index(o.shape)] += 1
+            x[i, len(SHAPES) + COLORS.index(o.color)] += 1
+    return x + noise * torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(scope="module")
+def two():
+    scenes = sample_scenes(6000, 2, seed=0, salience=False)
+    return scenes, split_by_combination(scenes, seed=0)
+
+
+@pytest.fixture(scope="module")
+def four():
+    scenes = sample_scenes(2400, 4, seed=1, salience=False)
+    return scenes, split_by_combination(scenes, seed=1)
+
+
+def test_bound_embeddings_are_read_and_bags_stay_at_the_ceiling(two):
+    scenes, split = two
+    bound = probe_object_colors(bound_embedding(scenes), scenes, split)
+    bag = probe_object_colors(bag_embedding(scenes), scenes, split)
+    for b, g in zip(bound, bag):
+        assert b.test > 0.95
+        assert g.test < g.ceiling + 0.08  # a bag of words cannot beat its ceiling (up to ~3 std of sampling)
+        assert 0.5 <= g.ceiling < 0.7 and g.ceiling == b.ceiling  # 0.5625 in expectation
+        assert len(b.test_pred) == len(b.test_true) == b.n_test == len(b.test_index)
+
+
+def test_set_protocol_with_repeated_shapes(four):
+    scenes, split = four
+    idx, sets = object_color_sets(scenes, "cube")
+    assert all(len(t) >= 1 and list(t) == sorted(set(t)) for t in sets)
+    assert any(len(t) > 1 for t in sets)  # some scenes have two differently coloured cubes
+    bound = probe_object_colors(bound_embedding(scenes), scenes, split, multi=True)
+    bag = probe_object_colors(bag_embedding(scenes), scenes, split, multi=True)
+    for b, g in zip(bound, bag):
+        assert b.test > 0.9
+        assert g.test < g.ceiling + 0.08
+        assert b.test > g.ceiling + 0.2
+
+
+def test_set_ceiling_matches_the_exact_formula_when_the_shape_occurs_once(two):
+    scenes, _ = two
+    once = [s for s in scenes if sum(o.shape == "sphere" for o in s.objects) == 1]
+    assert set_bag_of_words_ceiling(once, "sphere") == pytest.approx(bag_of_words_ceiling(once, "sphere"))
+
+
+def test_probe_save_load_round_trip(tmp_path, two):
+    scenes, split = two
+    res = probe_object_colors(bound_embedding(scenes), scenes, split, shapes=["cube"])[0]
+    res.probe.save(tmp_path / "probe.safetensors")
+    back = LinearProbe.load(tmp_path / "probe.safetensors")
+    x = bound_embedding(scenes[:50], seed=3)
+    np.testing.assert_allclose(back.predict_proba(x), res.probe.predict_proba(x), atol=1e-10)
+    assert back.C_ == res.probe.C_
+    with pytest.raises(ValueError, match="fit the probe"):
+        LinearProbe().save(tmp_path / "x.safetensors")
+
+
+def test_probe_bad_inputs():
+    with pytest.raises(ValueError, match="single class"):
+        LinearProbe().fit(np.random.rand(10, 4), np.zeros(10, int))
+    with pytest.raises(ValueError, match="NaN"):
+        LinearProbe().fit(np.full((10, 4), np.nan), np.arange(10) % 2)
+    with pytest.raises(ValueError, match="labels"):
+        LinearProbe().fit(np.random.rand(10, 4), np.arange(9) % 2)
+    with pytest.raises(ValueError, match="unknown shape"):
+        object_color_sets([], "pyramid")
+
+
+def test_modality_probes_and_object_counts_on_an_untrained_organism():
+    from labclip_lib.organisms import OrganismModel, organism_config
+    from labclip_lib.unimodal import modality_probes, probe_data, probe_rows, probes_by_object_count
+
+    model = OrganismModel.untrained(organism_config("complete", 0))
+    data = probe_data(2, 600, model.image_size, seed=0)
+    assert data.images.shape == (600, 32, 32, 3) and len(data.captions) == 600
+    res = modality_probes(model, data)
+    assert set(res) == {"image", "text"} and [r.shape for r in res["image"]] == list(SHAPES)
+    rows = probe_rows(res, organism="untrained")
+    assert len(rows) == 6 and all(0 <= r["test"] <= 1 and r["organism"] == "untrained" for r in rows)
+    assert probe_rows(modality_probes(model, data)) == probe_rows(res)  # deterministic
+    counts = probes_by_object_count(model, counts=(2, 4), n_scenes=400)
+    assert [(r["objects"], r["modality"]) for r in counts] == [(2, "image"), (2, "text"), (4, "image"), (4, "text")]
+    assert counts[2]["ceiling"] < counts[0]["ceiling"]  # more objects: a lower bag-of-words ceiling
+    with pytest.raises(ValueError, match="empty"):
+        probes_by_object_count(model, counts=())
+
+
+def test_other_object_error_share():
+    from labclip_lib.probes import ProbeResult
+    from labclip_lib.scenes import make_scene
+    from labclip_lib.unimodal import other_object_error_share
+
+    scenes = [make_scene([("red", "cube"), ("blue", "sphere")], seed=0)] * 3
+    red, blue, green = (COLORS.index(c) for c in ("red", "blue", "green"))
+    res = ProbeResult("cube", 1, 1, 0, 0.5, 3, None, np.arange(3), [red, red, red], [red, blue, green])
+    assert other_object_error_share(res, scenes) == 0.5  # of two errors, one names the sphere's colour
+    res.test_pred = [red, red, red]
+    assert np.isnan(other_object_error_share(res, scenes))
