@@ -126,3 +126,34 @@ def test_other_object_error_share():
     assert other_object_error_share(res, scenes) == 0.5  # of two errors, one names the sphere's colour
     res.test_pred = [red, red, red]
     assert np.isnan(other_object_error_share(res, scenes))
+
+
+def test_conjunctive_search_data_and_a_bag_of_words_at_chance():
+    from labclip_lib.conjunctive import conjunctive_data, conjunctive_search
+
+    d = conjunctive_data(5, 60, resolution=32, seed=0)
+    for scene, odd, other in zip(d.scenes, d.odd, d.other):
+        pairs = [(o.color, o.shape) for o in scene.objects]
+        assert pairs.count(odd) == 1 and other not in pairs and len(pairs) == 5
+        # both candidates use only colours and shapes present in the scene
+        assert {odd[0], other[0]} <= {c for c, _ in pairs} and {odd[1], other[1]} <= {s for _, s in pairs}
+    assert d.images.shape == (60, 32, 32, 3) and conjunctive_data(5, 60, 32, seed=0).odd == d.odd
+
+    class WordSet:  # knows which words occur, not their counts or pairing
+        image_size = 32
+
+        def encode_images(self, images):
+            return torch.ones(len(images), 11)
+
+        def encode_texts(self, captions):
+            out = torch.zeros(len(captions), 11)
+            for i, c in enumerate(captions):
+                for w in c.split():
+                    out[i, (list(COLORS) + list(SHAPES)).index(w)] = 1
+            return out
+
+    rows = conjunctive_search(WordSet(), counts=(3,), n_scenes=300)
+    assert rows[0]["zero-shot"] == 0.5  # the two candidates are equally far from a constant image
+    assert rows[0]["probe"] < 0.3  # constant images: nothing to find (24 classes)
+    with pytest.raises(ValueError, match="at least 3 objects"):
+        conjunctive_data(2, 60, 32)
