@@ -28,6 +28,7 @@ from .render import render
 from .scenes import COLORS, SHAPES, Scene, sample_scenes
 
 __all__ = [
+    "single_object_report",
     "PairCaptionSet",
     "pair_caption_set",
     "similarity",
@@ -216,3 +217,29 @@ def binding_by_object_count(model, counts: Sequence[int] = (2, 3, 4), n_scenes: 
         acc = binding_accuracy(img, model.encode_texts(d.captions), model.encode_texts(d.negatives))
         rows.append({"objects": n, "scenes": len(d.scenes), "binding": acc})
     return rows
+
+
+def single_object_report(model, n_scenes: int = 600, seed: int = 0, resolution: int | None = None) -> dict[str, float]:
+    """Plain one-object queries ("red cube"): does a model still recognise single objects?
+
+    Fresh scenes with one object (seeded), rendered at the model's ``image_size`` unless
+    ``resolution`` is given, each scored against the 24 captions ``"<colour> <shape>"``.
+    Returns the image -> caption top-1 accuracy (colour and shape right; chance 1/24), the
+    colour and the shape accuracy of that top caption, and the text -> image R@1 (the top image
+    of each of the 24 captions shows that object; captions without such an image are skipped).
+    """
+    scenes = sample_scenes(n_scenes, 1, seed=seed)
+    images = torch.from_numpy(render(scenes, resolution or model.image_size))
+    texts = [f"{c} {s}" for c in COLORS for s in SHAPES]
+    truth = np.array([texts.index(f"{sc.objects[0].color} {sc.objects[0].shape}") for sc in scenes])
+    sim = similarity(model.encode_images(images), model.encode_texts(texts))  # (N, 24)
+    top = sim.argmax(1).numpy()
+    colour = np.array([t.split()[0] for t in texts])
+    shape = np.array([t.split()[1] for t in texts])
+    present = np.unique(truth)
+    best_image = sim[:, present].argmax(0).numpy()
+    return {"single-object accuracy": float((top == truth).mean()),
+            "colour accuracy": float((colour[top] == colour[truth]).mean()),
+            "shape accuracy": float((shape[top] == shape[truth]).mean()),
+            "text->image R@1": float((truth[best_image] == present).mean()),
+            "scenes": len(scenes)}

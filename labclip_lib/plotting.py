@@ -9,7 +9,7 @@ import numpy as np
 
 __all__ = ["set_style", "show_images", "color_swatches", "plot_training_curves", "plot_accuracy_bars",
            "plot_metric_lines", "show_scored_pairs", "plot_caption_ranking", "plot_confusion",
-           "plot_distributions", "plot_swap_pairs_2d", "PAPER_STYLE"]
+           "plot_distributions", "plot_swap_pairs_2d", "plot_grouped_bars", "plot_singular_values", "PAPER_STYLE"]
 
 #: How a paper's number is drawn beside ours (a dashed line or hollow marker).
 PAPER_STYLE = {"color": "0.25", "linestyle": "--", "linewidth": 1.2}
@@ -280,4 +280,73 @@ def plot_swap_pairs_2d(image_xy, caption_xy, swap_xy, labels: Sequence[str] | No
     ax.legend(fontsize=8, loc="best")
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
+    return ax
+
+
+def plot_grouped_bars(table, value: str, by: str, hue: str, references: dict[str, float] | None = None,
+                      ylabel: str = "accuracy", ax=None, order: Sequence[str] | None = None,
+                      hue_order: Sequence[str] | None = None, paper: dict[str, float] | None = None):
+    """Mean ± std of ``value`` per (``by``, ``hue``) with single seeds as dots.
+
+    ``references``: labelled horizontal lines (e.g. chance). ``paper``: a value per ``hue``
+    (e.g. paper 1's CLEVR numbers for "before", "LABCLIP", "fine-tuned") drawn as hollow
+    diamonds at the right of the axes, in the hue's colour.
+    """
+    import matplotlib.pyplot as plt
+
+    if len(table) == 0:
+        raise ValueError("empty table")
+    groups = list(order) if order is not None else list(dict.fromkeys(table[by]))
+    hues = list(hue_order) if hue_order is not None else list(dict.fromkeys(table[hue]))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.9 * len(groups) + 3, 3.6))
+    width = 0.8 / len(hues)
+    for k, h in enumerate(hues):
+        sub = table[table[hue] == h]
+        stats = sub.groupby(by)[value].agg(["mean", "std"]).reindex(groups)
+        x = np.arange(len(groups)) + (k - (len(hues) - 1) / 2) * width
+        ax.bar(x, stats["mean"], width * 0.95, yerr=stats["std"].fillna(0), capsize=3, color=f"C{k}", alpha=0.8,
+               label=h)
+        for xi, g in zip(x, groups):
+            vals = sub.loc[sub[by] == g, value].to_numpy()
+            ax.plot(np.full(len(vals), xi), vals, "k.", ms=3)
+            if len(vals):
+                ax.text(xi, np.nanmean(vals) + 0.03, f"{np.nanmean(vals):.2f}", ha="center", fontsize=7)
+        if paper and h in paper:
+            ax.plot([len(groups) - 0.2 + 0.15 * k], [paper[h]], marker="D", mfc="none", mec=f"C{k}", ms=8, mew=2)
+    if paper:
+        ax.text(len(groups) - 0.2, 1.1, "paper 1\n(CLEVR)", ha="left", fontsize=8)
+    for k, (label, y) in enumerate((references or {}).items()):
+        ax.axhline(y, **{**PAPER_STYLE, "color": f"0.{4 + 2 * k}"})
+        ax.text(-0.5, y + 0.01, f" {label}", fontsize=8, color=f"0.{4 + 2 * k}")
+    ax.set_xticks(np.arange(len(groups)), groups)
+    ax.set_xlim(-0.6, len(groups) + (0.6 if paper else -0.4))
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.2)
+    ax.legend(fontsize=8, loc="upper left", ncol=len(hues))
+    return ax
+
+
+def plot_singular_values(maps: dict, ax=None):
+    """Singular values of each LABCLIP map, largest first (the identity is flat at 1).
+
+    ``maps``: name -> fitted :class:`~labclip_lib.alignment.LinearAlignment` (or a ``(D, D)``
+    tensor)."""
+    import matplotlib.pyplot as plt
+    import torch
+
+    if not maps:
+        raise ValueError("no maps to plot")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.4))
+    for name, m in maps.items():
+        w = m if isinstance(m, torch.Tensor) else m.weight_
+        sv = torch.linalg.svdvals(w.double()).numpy()
+        ax.plot(np.arange(1, len(sv) + 1) / len(sv), sv, label=f"{name} (D={len(sv)})")
+    ax.axhline(1.0, **{**PAPER_STYLE, "color": "0.6"})
+    ax.text(0.01, 1.02, "identity", fontsize=8, color="0.4")
+    ax.set_xlabel("rank / D")
+    ax.set_ylabel("singular value")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
     return ax

@@ -15,7 +15,7 @@ from .render import render
 from .scenes import COLORS, MATERIALS, SHAPES, SIZES, PlacementError, make_scene
 
 __all__ = ["scene_explorer", "explore_scene", "caption_ranking", "caption_ranker", "probe_view", "probe_explorer",
-           "swap_pair_explorer"]
+           "swap_pair_explorer", "refit_alignment", "alignment_refitter"]
 
 _DEFAULT_OBJECTS = (("red", "cube", "large", "rubber"), ("blue", "sphere", "large", "metal"),
                     ("green", "cylinder", "small", "rubber"), ("yellow", "sphere", "small", "metal"))
@@ -222,3 +222,88 @@ def swap_pair_explorer(image_xy, caption_xy, swap_xy, captions: Sequence[str], s
         plt.show()
 
     return W.VBox([pick, W.interactive_output(draw, {"k": pick})])
+
+
+def refit_alignment(emb: dict, combinations: Sequence, n_combinations: int | None = None, lr: float = 0.01,
+                    epochs: int = 10, loss: str = "hnb", batch_size: int = 128, seed: int = 0) -> dict:
+    """Fit a LABCLIP map on part of the training combinations and score it before / after.
+
+    ``emb``: ``{"train": ..., "val": ..., "test": ...}``, each the output of
+    :func:`~labclip_lib.geometry.pair_embeddings`; ``combinations``: the combination of each
+    training row (e.g. ``scene.combination``). ``n_combinations``: how many distinct training
+    combinations to keep (seeded choice; ``None``: all). Returns a dict with the map, the number
+    of rows and combinations used, and binding accuracy before / after on val and test.
+    """
+    from .alignment import LinearAlignment
+    from .metrics import binding_accuracy
+
+    tr = emb["train"]
+    if len(combinations) != len(tr["image"]):
+        raise ValueError(f"got {len(combinations)} combinations for {len(tr['image'])} training rows")
+    keys = sorted(set(combinations))
+    n = len(keys) if n_combinations is None else int(n_combinations)
+    if not 1 <= n <= len(keys):
+        raise ValueError(f"n_combinations must be between 1 and {len(keys)}, got {n_combinations}")
+    chosen = {keys[i] for i in np.random.default_rng(seed).choice(len(keys), n, replace=False)}
+    rows = [i for i, c in enumerate(combinations) if c in chosen]
+    if len(rows) < 2:
+        raise ValueError(f"{n} combination(s) give only {len(rows)} training row(s); choose more")
+    a = LinearAlignment(loss, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed, progress=False)
+    a.fit(tr["image"][rows], tr["caption"][rows], tr["swap"][rows])
+    out = {"map": a, "rows": len(rows), "combinations": n}
+    for part in ("val", "test"):
+        e = emb[part]
+        out[f"{part} before"] = binding_accuracy(e["image"], e["caption"], e["swap"])
+        out[f"{part} after"] = a.score(e["image"], e["caption"], e["swap"])
+    return out
+
+
+def alignment_refitter(embeddings: dict, combinations: dict, lr: float = 0.01, epochs: int = 10):
+    """Sliders for learning rate, epochs and number of training combinations; *fit* re-fits the
+    map on the cached embeddings (seconds) and redraws before / after binding accuracy.
+
+    ``embeddings[model]`` and ``combinations[model]`` are the arguments of
+    :func:`refit_alignment` for each model. Returns an ``ipywidgets.VBox``.
+    """
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    if not embeddings:
+        raise ValueError("no embeddings to fit on (empty dict)")
+    first = next(iter(embeddings))
+    n_max = len(set(combinations[first]))
+    model = W.Dropdown(options=list(embeddings), description="model")
+    loss = W.ToggleButtons(options=[("HNB (paper)", "hnb"), ("SB (no negatives)", "sb")], value="hnb")
+    lr_w = W.FloatLogSlider(value=lr, base=10, min=-4, max=-0.5, description="learning rate", readout_format=".0e",
+                            continuous_update=False)
+    ep_w = W.IntSlider(value=epochs, min=1, max=50, description="epochs", continuous_update=False)
+    n_w = W.IntSlider(value=n_max, min=2, max=n_max, description="combinations", continuous_update=False)
+    button = W.Button(description="fit", button_style="primary")
+    out = W.Output()
+
+    def on_model(change) -> None:
+        n_w.max = len(set(combinations[change["new"]]))
+        n_w.value = n_w.max
+
+    def fit(_=None) -> None:
+        with out:
+            out.clear_output(wait=True)
+            r = refit_alignment(embeddings[model.value], combinations[model.value], n_w.value, lr_w.value,
+                                ep_w.value, loss.value)
+            fig, ax = plt.subplots(figsize=(5, 3))
+            x = np.arange(2)
+            ax.bar(x - 0.2, [r["val before"], r["test before"]], 0.4, label="before (cosine)", color="C0")
+            ax.bar(x + 0.2, [r["val after"], r["test after"]], 0.4, label="after the map", color="C1")
+            ax.axhline(0.5, color="0.6", linestyle="--", linewidth=1)
+            ax.set_xticks(x, ["val", "test"])
+            ax.set_ylim(0, 1.05)
+            ax.set_ylabel("binding accuracy")
+            ax.set_title(f"{model.value}: {r['combinations']} combinations, {r['rows']} rows, "
+                         f"{r['map'].history_.seconds:.1f} s", fontsize=9)
+            ax.legend(fontsize=8, loc="lower right")
+            plt.show()
+
+    model.observe(on_model, names="value")
+    button.on_click(fit)
+    fit()
+    return W.VBox([W.HBox([model, loss]), W.HBox([lr_w, ep_w]), W.HBox([n_w, button]), out])

@@ -75,3 +75,16 @@ def test_object_count_data_negatives_are_derangements_of_the_same_bag():
         assert cap != neg and sorted(cap.split()) == sorted(neg.split())
     again = object_count_data(4, 30, resolution=32, seed=3)
     assert again.captions == d.captions and torch.equal(again.images, d.images)
+
+
+def test_single_object_report_invariants():
+    from labclip_lib.crossmodal import single_object_report
+    from labclip_lib.organisms import OrganismModel, organism_config
+
+    model = OrganismModel.untrained(organism_config("complete", 0))
+    r = single_object_report(model, n_scenes=120, seed=0)
+    assert r["scenes"] == 120
+    # the exact caption right implies colour and shape right
+    assert r["colour accuracy"] >= r["single-object accuracy"] and r["shape accuracy"] >= r["single-object accuracy"]
+    assert all(0 <= r[k] <= 1 for k in r if k != "scenes")
+    assert single_object_report(model, n_scenes=120, seed=0) == r  # seeded

@@ -1,0 +1,620 @@
+"""LABCLIP: a linear map on frozen text embeddings that restores binding (paper 1's fix).
+
+The method: keep both encoders frozen, learn ``A`` (``D x D``, no bias, identity at start)
+and a temperature ``t`` (scale ``exp(t)``, starting at 1), score a caption ``c`` against an
+image ``x`` by ``cos(x, normalize(A c))``. ``A`` is trained on cached embeddings with the
+*hard-negative batch* loss (HNB): every image is contrasted against the batch's ``B``
+positive captions **and** their ``B`` attribute-swapped captions (``B x 2B`` logits), and
+every positive caption against the ``B`` images; the two cross-entropies are averaged. The
+ablation SB is plain symmetric InfoNCE over ``B x B`` (no negatives).
+
+:class:`LinearAlignment` is the estimator (``fit`` / ``transform`` / ``score`` / ``save`` /
+``load``); it also opens the authors' released checkpoints (a state dict with ``t`` and
+``linear.weight``). :class:`AlignedModel` puts a map in front of any model's text encoder so
+that every analysis of the book runs on the aligned model unchanged.
+:func:`finetune_organism` is the paper's "CLIP-FT" baseline for our organisms.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .metrics import binding_accuracy, check_embeddings
+from .runtime import get_device, progress_bar, torch_threads
+
+__all__ = ["hnb_loss", "sb_loss", "duplicate_ids", "LinearAlignment", "AlignedModel", "map_statistics",
+           "fit_alignment", "alignment_effects",
+           "finetune_organism", "FinetuneResult", "ALIGNMENT_FORMAT"]
+
+ALIGNMENT_FORMAT = "labclip-alignment/1"
+WEIGHTS_FILE = "alignment.safetensors"
+META_FILE = "alignment.json"
+LOSSES = ("hnb", "sb")
+
+
+def _logits(image: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor | None, log_scale: torch.Tensor,
+            false_pos: torch.Tensor | None = None, false_neg: torch.Tensor | None = None) -> torch.Tensor:
+    """Image -> text logits: ``(B, 2B)`` over ``[positives; negatives]`` (``(B, B)`` without negatives)."""
+    scale = log_scale.exp()
+    lp = scale * image @ positive.T  # (B, B): image i vs positive j
+    if false_pos is not None:
+        lp = lp.masked_fill(false_pos, float("-inf"))
+    if negative is None:
+        return lp
+    ln = scale * image @ negative.T  # (B, B): image i vs negative j
+    if false_neg is not None:
+        ln = ln.masked_fill(false_neg, float("-inf"))
+    return torch.cat([lp, ln], dim=1)
+
+
+def _loss(i2t: torch.Tensor) -> torch.Tensor:
+    """Symmetric loss from the image -> text logits: image -> text over all columns, and each
+    positive caption (the first ``B`` columns) -> the ``B`` images."""
+    b = len(i2t)
+    target = torch.arange(b, device=i2t.device)
+    return (F.cross_entropy(i2t, target) + F.cross_entropy(i2t[:, :b].T, target)) / 2
+
+
+def hnb_loss(image: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, log_scale: torch.Tensor,
+             false_pos: torch.Tensor | None = None, false_neg: torch.Tensor | None = None) -> torch.Tensor:
+    """The hard-negative batch loss of paper 1 (its code's ``constrastive_loss_with_negatives``).
+
+    ``image, positive, negative``: ``(B, D)``, L2-normalised (the captions already mapped).
+    Image -> text: cross-entropy over the ``2B`` captions ``[positives; negatives]`` with target
+    the image's own positive; text -> image: each positive caption over the ``B`` images
+    (negatives are never queries). ``log_scale`` is ``t``: logits are ``exp(t) * cosine``.
+    ``false_pos`` / ``false_neg``: optional ``(B, B)`` bool masks of false negatives (column
+    ``j`` is the same caption as row ``i``'s positive); they are removed from the softmax.
+    """
+    return _loss(_logits(image, positive, negative, log_scale, false_pos, false_neg))
+
+
+def sb_loss(image: torch.Tensor, positive: torch.Tensor, log_scale: torch.Tensor,
+            false_pos: torch.Tensor | None = None) -> torch.Tensor:
+    """Plain symmetric InfoNCE over ``B x B`` (paper 1's "SB" ablation); shapes as :func:`hnb_loss`."""
+    return _loss(_logits(image, positive, None, log_scale, false_pos))
+
+
+def duplicate_ids(*blocks: torch.Tensor, decimals: int = 5) -> list[torch.Tensor]:
+    """Integer ids such that rows with the same (rounded) embedding share an id, across all blocks.
+
+    Use it to find identical captions when their strings are not at hand: ``duplicate_ids(pos,
+    neg)`` returns ``[(N,), (N,)]`` ids for the false-negative mask of :class:`LinearAlignment`.
+    """
+    x = torch.cat([torch.round(b.float() * 10**decimals) for b in blocks])
+    _, inv = torch.unique(x, dim=0, return_inverse=True)
+    return list(torch.split(inv, [len(b) for b in blocks]))
+
+
+def _check_ids(name: str, ids, n: int) -> torch.Tensor:
+    ids = torch.as_tensor(np.asarray(ids) if not isinstance(ids, torch.Tensor) else ids)
+    if ids.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {tuple(ids.shape)}")
+    return ids.long()
+
+
+@dataclass
+class AlignmentHistory:
+    """Per-epoch curves of a fit; epoch 0 is the identity map before any step."""
+
+    epoch: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)  # mean training loss of the epoch (nan at 0)
+    batch_accuracy: list[float] = field(default_factory=list)  # in-batch image->text top-1 over the 2B captions
+    val_loss: list[float] = field(default_factory=list)
+    val_binding: list[float] = field(default_factory=list)
+    scale: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    best_epoch: int | None = None
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+class LinearAlignment:
+    """Paper 1's linear map ``A`` on text embeddings, fitted on frozen embeddings.
+
+    Args:
+        loss: ``"hnb"`` (the paper's hard-negative batch loss) or ``"sb"`` (the ablation).
+        lr, epochs, batch_size: Adam's learning rate (PyTorch defaults otherwise), passes over the
+            data and batch size. Defaults are the authors' CLEVR recipe (0.01, 50, 128).
+        early_stopping: ``False`` (default) keeps the last epoch, as the authors do. ``True``
+            needs ``validation`` in :meth:`fit`: it stops after ``patience`` epochs without a
+            better validation binding accuracy and restores the best epoch's map.
+        mask_duplicates: remove in-batch false negatives (another row with the same caption)
+            from the softmax. Off by default, as in the paper.
+        seed: seeds the per-epoch permutations; the same seed gives the same map.
+        device: where to train (CUDA when present, else CPU); results are stored on CPU.
+
+    After :meth:`fit`: ``weight_`` ``(D, D)`` (``A``; applied as ``x @ A.T``), ``log_scale_``
+    (``t``), ``history_`` and ``n_features_in_``.
+    """
+
+    def __init__(self, loss: str = "hnb", lr: float = 0.01, epochs: int = 50, batch_size: int = 128,
+                 early_stopping: bool = False, patience: int = 5, mask_duplicates: bool = False, seed: int = 0,
+                 device: str | torch.device | None = None, progress: bool | None = None):
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
+        if epochs < 0 or batch_size < 2 or lr <= 0 or patience < 1:
+            raise ValueError(f"need epochs >= 0, batch_size >= 2, lr > 0, patience >= 1; got {epochs}, "
+                             f"{batch_size}, {lr}, {patience}")
+        self.loss, self.lr, self.epochs, self.batch_size = loss, float(lr), int(epochs), int(batch_size)
+        self.early_stopping, self.patience = bool(early_stopping), int(patience)
+        self.mask_duplicates, self.seed, self.device, self.progress = bool(mask_duplicates), int(seed), device, progress
+        self.metadata_: dict = {}
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def identity(cls, dim: int, **kwargs) -> "LinearAlignment":
+        """The un-fitted map ``A = I``, ``t = 0`` (scores equal the plain cosine)."""
+        if dim < 1:
+            raise ValueError(f"dimension must be positive, got {dim}")
+        self = cls(**kwargs)
+        self._set(torch.eye(dim), 0.0)
+        return self
+
+    def _set(self, weight: torch.Tensor, log_scale: float) -> None:
+        self.weight_ = weight.detach().float().cpu().contiguous()
+        self.log_scale_ = float(log_scale)
+        self.n_features_in_ = int(weight.shape[0])
+
+    def _fitted(self) -> None:
+        if not hasattr(self, "weight_"):
+            raise RuntimeError("this LinearAlignment is not fitted yet: call fit() or load()")
+
+    @property
+    def scale_(self) -> float:
+        """The learned logit scale ``exp(t)``."""
+        self._fitted()
+        return float(np.exp(self.log_scale_))
+
+    # ---------------------------------------------------------------- fitting
+    def fit(self, image_emb: torch.Tensor, pos_text_emb: torch.Tensor, neg_text_emb: torch.Tensor | None = None, *,
+            validation: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+            pos_ids=None, neg_ids=None, metadata: dict | None = None) -> "LinearAlignment":
+        """Fit ``A`` and ``t`` on matched rows.
+
+        Args:
+            image_emb: ``(N, D)`` image embeddings (normalised inside).
+            pos_text_emb: ``(N, D)`` text embeddings of each image's caption.
+            neg_text_emb: ``(N, D)`` its attribute-swapped caption; required for ``loss="hnb"``,
+                ignored by ``"sb"``.
+            validation: optional ``(image, positive, negative)`` held-out rows: their loss and
+                binding accuracy are recorded every epoch (and drive early stopping).
+            pos_ids, neg_ids: ``(N,)`` caption ids (equal ids = the same caption) for
+                ``mask_duplicates``; derived from the embeddings when omitted.
+            metadata: stored with the map by :meth:`save` (model id, training data...).
+        """
+        d = torch.as_tensor(image_emb).shape[-1]
+        small = get_device(self.device).type == "cpu" and self.batch_size * d * d < 2**24
+        with torch_threads(1 if small else None):  # small products: one thread is fastest
+            return self._fit(image_emb, pos_text_emb, neg_text_emb, validation, pos_ids, neg_ids, metadata)
+
+    def _fit(self, image_emb, pos_text_emb, neg_text_emb, validation, pos_ids, neg_ids, metadata) -> "LinearAlignment":
+        img = F.normalize(check_embeddings("image embeddings", image_emb), dim=1)
+        d = img.shape[1]
+        pos = check_embeddings("positive text embeddings", pos_text_emb, d)
+        if len(pos) != len(img):
+            raise ValueError(f"got {len(img)} image rows but {len(pos)} positive caption rows")
+        neg = None
+        if self.loss == "hnb":
+            if neg_text_emb is None:
+                raise ValueError("loss='hnb' needs negative (attribute-swapped) text embeddings")
+            neg = check_embeddings("negative text embeddings", neg_text_emb, d)
+            if len(neg) != len(img):
+                raise ValueError(f"got {len(img)} image rows but {len(neg)} negative caption rows")
+        if len(img) < 2:
+            raise ValueError("need at least 2 training rows for a contrastive loss")
+        if self.early_stopping and validation is None:
+            raise ValueError("early_stopping=True needs validation=(image, positive, negative)")
+        if validation is not None:
+            vi, vp, vn = (check_embeddings(f"validation {k} embeddings", v, d)
+                          for k, v in zip(("image", "positive", "negative"), validation))
+            if not len(vi) == len(vp) == len(vn):
+                raise ValueError(f"validation rows differ: {len(vi)}, {len(vp)}, {len(vn)}")
+            vi = F.normalize(vi, dim=1)
+        if self.mask_duplicates:
+            if pos_ids is None or (neg is not None and neg_ids is None):
+                derived = duplicate_ids(pos, neg) if neg is not None else duplicate_ids(pos)
+                pos_ids = derived[0] if pos_ids is None else pos_ids
+                neg_ids = (derived[1] if neg_ids is None else neg_ids) if neg is not None else None
+            pos_ids = _check_ids("pos_ids", pos_ids, len(img))
+            neg_ids = _check_ids("neg_ids", neg_ids, len(img)) if neg is not None else None
+
+        dev = get_device(self.device)
+        img, pos = img.to(dev), pos.to(dev)
+        neg = neg.to(dev) if neg is not None else None
+        weight = torch.nn.Parameter(torch.eye(d, device=dev))
+        log_scale = torch.nn.Parameter(torch.zeros((), device=dev))
+        opt = torch.optim.Adam([weight, log_scale], lr=self.lr, fused=dev.type in ("cpu", "cuda"))
+        gen = torch.Generator().manual_seed(self.seed)
+        hist = AlignmentHistory()
+        n, bs = len(img), self.batch_size
+        steps = (n + bs - 1) // bs
+
+        def evaluate() -> tuple[float, float]:
+            if validation is None:
+                return float("nan"), float("nan")
+            with torch.no_grad():
+                w = weight.detach().cpu()
+                p, q = F.normalize(vp @ w.T, dim=1), F.normalize(vn @ w.T, dim=1)
+                scale = log_scale.detach().cpu()
+                vloss = 0.0
+                for s in range(0, len(vi), bs):  # same batching as training, in order
+                    sl = slice(s, s + bs)
+                    if len(vi[sl]) < 2:
+                        continue
+                    b = (hnb_loss(vi[sl], p[sl], q[sl], scale) if self.loss == "hnb"
+                         else sb_loss(vi[sl], p[sl], scale))
+                    vloss += float(b) * len(vi[sl])
+                return vloss / len(vi), binding_accuracy(vi, p, q)
+
+        def record(epoch: int, loss: float, acc: float) -> None:
+            vl, vb = evaluate()
+            hist.epoch.append(epoch)
+            hist.loss.append(loss)
+            hist.batch_accuracy.append(acc)
+            hist.val_loss.append(vl)
+            hist.val_binding.append(vb)
+            hist.scale.append(float(log_scale.detach().exp()))
+
+        record(0, float("nan"), float("nan"))
+        best = (hist.val_binding[0], 0, weight.detach().clone(), float(log_scale.detach()))
+        t0 = time.perf_counter()
+        bar = progress_bar(steps * self.epochs, f"fitting LABCLIP map ({self.loss})", show=self.progress is not False)
+        # caption and swap side by side, so one gather per epoch and one product per step map both
+        texts = torch.cat([pos, neg], dim=1) if neg is not None else pos  # (N, 2D) or (N, D)
+        ids = torch.stack([pos_ids, neg_ids if neg is not None else pos_ids], 1).to(dev) if self.mask_duplicates else None
+        for epoch in range(1, self.epochs + 1):
+            perm = torch.randperm(n, generator=gen).to(dev)
+            xs, ts = img[perm], texts[perm]  # this epoch's order, sliced below
+            id_s = ids[perm] if ids is not None else None
+            tot_loss = torch.zeros((), device=dev)
+            hits = torch.zeros((), device=dev)
+            for s in range(steps):
+                sl = slice(s * bs, (s + 1) * bs)
+                x = xs[sl]
+                nb = len(x)
+                if nb < 2:  # a contrastive batch of one row has nothing to contrast
+                    continue
+                fp = fn = None
+                if id_s is not None:
+                    pi, ni = id_s[sl, 0], id_s[sl, 1]
+                    fp = (pi[:, None] == pi[None, :]) & ~torch.eye(nb, dtype=torch.bool, device=dev)
+                    fn = pi[:, None] == ni[None, :] if neg is not None else None
+                if neg is not None:  # rows [p0, n0, p1, n1, ...] through the map in one product
+                    z = F.normalize(ts[sl].reshape(2 * nb, d) @ weight.T, dim=1).view(nb, 2, d)
+                    logits = _logits(x, z[:, 0], z[:, 1], log_scale, fp, fn)
+                else:
+                    logits = _logits(x, F.normalize(ts[sl] @ weight.T, dim=1), None, log_scale, fp)
+                loss = _loss(logits)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                with torch.no_grad():
+                    tot_loss += loss.detach() * nb
+                    hits += (logits.argmax(1) == torch.arange(nb, device=dev)).sum()
+                bar.update()
+            record(epoch, float(tot_loss) / n, float(hits) / n)
+            if validation is not None and hist.val_binding[-1] > best[0]:
+                best = (hist.val_binding[-1], epoch, weight.detach().clone(), float(log_scale.detach()))
+            if self.early_stopping and epoch - best[1] >= self.patience:
+                break
+        bar.close()
+        hist.seconds = time.perf_counter() - t0
+        if self.early_stopping:
+            hist.best_epoch = best[1]
+            self._set(best[2], best[3])
+        else:
+            self._set(weight.detach(), float(log_scale.detach()))
+        self.history_ = hist
+        self.metadata_ = {**(metadata or {}), "n_train": n}
+        return self
+
+    # ---------------------------------------------------------------- using the map
+    def transform(self, text_emb: torch.Tensor) -> torch.Tensor:
+        """``(N, D)`` text embeddings -> ``normalize(x @ A.T)``, ``(N, D)`` float32."""
+        self._fitted()
+        x = check_embeddings("text embeddings", text_emb, self.n_features_in_)
+        return F.normalize(x @ self.weight_.T, dim=1)
+
+    def similarity(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
+        """Aligned cosine scores ``(N_images, N_texts)``."""
+        img = F.normalize(check_embeddings("image embeddings", image_emb, self.n_features_in_), dim=1)
+        return img @ self.transform(text_emb).T
+
+    def score(self, image_emb: torch.Tensor, pos_text_emb: torch.Tensor, neg_text_emb: torch.Tensor) -> float:
+        """Two-way binding accuracy after the map (ties count half; see ``metrics.binding_accuracy``)."""
+        self._fitted()
+        img = check_embeddings("image embeddings", image_emb, self.n_features_in_)
+        return binding_accuracy(img, self.transform(pos_text_emb), self.transform(neg_text_emb))
+
+    # ---------------------------------------------------------------- persistence
+    def _meta(self) -> dict:
+        return {"format": ALIGNMENT_FORMAT, "dim": self.n_features_in_, "log_scale": self.log_scale_,
+                "loss": self.loss, "lr": self.lr, "epochs": self.epochs, "batch_size": self.batch_size,
+                "early_stopping": self.early_stopping, "mask_duplicates": self.mask_duplicates, "seed": self.seed,
+                "metadata": self.metadata_,
+                "history": self.history_.to_dict() if hasattr(self, "history_") else None}
+
+    def save(self, path: str | Path) -> Path:
+        """Write a directory with ``alignment.safetensors`` (``A`` and ``t``) and ``alignment.json``
+        (model id, D, loss, training data, curves); atomic (temporary directory + rename)."""
+        from safetensors.torch import save_file
+
+        self._fitted()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=path.parent))
+        try:
+            save_file({"weight": self.weight_, "log_scale": torch.tensor([self.log_scale_])}, str(tmp / WEIGHTS_FILE))
+            meta = {**self._meta(), "weights_sha256": hashlib.sha256((tmp / WEIGHTS_FILE).read_bytes()).hexdigest()}
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=1, default=float))
+            if path.exists():
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, dim: int | None = None) -> "LinearAlignment":
+        """Open a saved map: our directory format, or the authors' released ``.pt`` checkpoint
+        (a state dict with ``t`` and ``linear.weight``, possibly saved from CUDA), read with
+        ``torch.load(weights_only=True, map_location="cpu")``. ``dim``: the embedding size the
+        map must have (a clear error otherwise)."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"no alignment checkpoint at {path}")
+        if path.is_dir():
+            self = cls._load_ours(path)
+        else:
+            self = cls._load_authors(path)
+        if dim is not None and self.n_features_in_ != dim:
+            raise ValueError(f"the map in {path} is {self.n_features_in_} x {self.n_features_in_}, but the "
+                             f"embeddings have size {dim} (a checkpoint for another model?)")
+        return self
+
+    @classmethod
+    def _load_ours(cls, path: Path) -> "LinearAlignment":
+        from safetensors.torch import load_file
+
+        meta_file, weights = path / META_FILE, path / WEIGHTS_FILE
+        if not meta_file.is_file() or not weights.is_file():
+            raise ValueError(f"{path} is not a saved alignment (needs {META_FILE} and {WEIGHTS_FILE})")
+        try:
+            meta = json.loads(meta_file.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"corrupt alignment metadata {meta_file}: {err}") from None
+        if meta.get("format") != ALIGNMENT_FORMAT:
+            raise ValueError(f"{meta_file} has format {meta.get('format')!r}, expected {ALIGNMENT_FORMAT!r}")
+        if hashlib.sha256(weights.read_bytes()).hexdigest() != meta.get("weights_sha256"):
+            raise ValueError(f"alignment weights {weights} do not match their checksum (truncated or modified)")
+        tensors = load_file(str(weights))
+        self = cls(loss=meta["loss"], lr=meta["lr"], epochs=meta["epochs"], batch_size=meta["batch_size"],
+                   early_stopping=meta["early_stopping"], mask_duplicates=meta["mask_duplicates"], seed=meta["seed"])
+        self._set(_square(tensors["weight"], path), float(tensors["log_scale"].reshape(-1)[0]))
+        self.metadata_ = meta.get("metadata") or {}
+        if meta.get("history"):
+            self.history_ = AlignmentHistory(**meta["history"])
+        return self
+
+    @classmethod
+    def _load_authors(cls, path: Path) -> "LinearAlignment":
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - report any unreadable file the same way
+            raise ValueError(f"cannot read {path} as a PyTorch state dict (weights_only=True): "
+                             f"{type(err).__name__}: {err}") from None
+        if not isinstance(state, dict):
+            raise ValueError(f"{path} holds a {type(state).__name__}, expected a state dict with 't' and 'linear.weight'")
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+        missing = [k for k in ("t", "linear.weight") if k not in state]
+        if missing:
+            raise ValueError(f"{path} is not a LABCLIP checkpoint: missing {missing}; found keys {sorted(state)[:10]}")
+        extra = sorted(set(state) - {"t", "linear.weight"})
+        if extra:
+            raise ValueError(f"{path} has unexpected keys {extra[:10]} besides 't' and 'linear.weight' "
+                             "(the LABCLIP map has no bias)")
+        t = state["t"]
+        if not isinstance(t, torch.Tensor) or t.numel() != 1:
+            raise ValueError(f"{path}: 't' must be a scalar tensor, got {t!r:.80}")
+        self = cls()
+        self._set(_square(state["linear.weight"], path), float(t.reshape(-1)[0]))
+        self.metadata_ = {"source": str(path), "format": "authors' state dict (t, linear.weight)"}
+        return self
+
+
+def _square(w: torch.Tensor, path: Path) -> torch.Tensor:
+    if w.ndim != 2 or w.shape[0] != w.shape[1]:
+        raise ValueError(f"{path}: the map must be a square D x D matrix, got shape {tuple(w.shape)}")
+    if not torch.isfinite(w).all():
+        raise ValueError(f"{path}: the map contains NaN or infinite values")
+    return w.float()
+
+
+def map_statistics(alignment: LinearAlignment) -> dict[str, float]:
+    """What a map looks like: size, distance from the identity, diagonal, symmetric and
+    antisymmetric parts (Frobenius norms of ``(A + A.T)/2 - I`` and ``(A - A.T)/2``), singular
+    value range and condition number, and the learned scale ``exp(t)``."""
+    alignment._fitted()
+    a = alignment.weight_.double()
+    d = a.shape[0]
+    eye = torch.eye(d, dtype=a.dtype)
+    off = a[~torch.eye(d, dtype=torch.bool)]
+    sv = torch.linalg.svdvals(a)
+    return {"D": d, "parameters": d * d, "scale exp(t)": alignment.scale_,
+            "||A - I||_F": float(torch.linalg.norm(a - eye)),
+            "||A - I||_F / sqrt(D)": float(torch.linalg.norm(a - eye) / d**0.5),
+            "mean diagonal": float(a.diagonal().mean()), "rms off-diagonal": float(off.pow(2).mean().sqrt()),
+            "||sym - I||_F": float(torch.linalg.norm((a + a.T) / 2 - eye)),
+            "||antisym||_F": float(torch.linalg.norm((a - a.T) / 2)),
+            "largest singular value": float(sv[0]), "smallest singular value": float(sv[-1]),
+            "condition number": float(sv[0] / sv[-1]) if sv[-1] > 0 else float("inf")}
+
+
+def _triplet(part: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return part["image"], part["caption"], part["swap"]
+
+
+def fit_alignment(emb: dict, loss: str = "hnb", metadata: dict | None = None, **kwargs) -> LinearAlignment:
+    """Fit a map on ``emb["train"]`` and record ``emb["val"]`` every epoch (when present).
+
+    ``emb``: ``{"train": ..., "val": ...}``, each ``{"image", "caption", "swap"}`` ``(N, D)``
+    embeddings (see :func:`~labclip_lib.geometry.pair_embeddings`); ``kwargs`` go to
+    :class:`LinearAlignment`.
+    """
+    if "train" not in emb:
+        raise ValueError("emb needs a 'train' part")
+    val = _triplet(emb["val"]) if "val" in emb else None
+    return LinearAlignment(loss, **kwargs).fit(*_triplet(emb["train"]), validation=val, metadata=metadata)
+
+
+def alignment_effects(alignment: LinearAlignment, image: torch.Tensor, caption: torch.Tensor,
+                      swap: torch.Tensor) -> dict[str, float]:
+    """What the map changes on matched rows ``(N, D)``: binding accuracy, mean
+    ``cos(caption, swap)``, mean margin ``cos(image, caption) - cos(image, swap)`` and the
+    modality gap (distance between the unit image and caption centroids), before and after."""
+    from .geometry import modality_gap, swap_geometry
+
+    out = {}
+    for when, (c, s) in (("before", (caption, swap)), ("after", (alignment.transform(caption), alignment.transform(swap)))):
+        geo = swap_geometry(image, c, s)
+        out[f"binding {when}"] = binding_accuracy(image, c, s)
+        out[f"cos(caption, swap) {when}"] = float(geo["cos(caption, swap)"].mean())
+        out[f"margin {when}"] = float(geo["margin"].mean())
+        out[f"gap {when}"] = modality_gap(image, c)["gap"]
+    return out
+
+
+class AlignedModel:
+    """A model whose text embeddings go through a LABCLIP map (images untouched).
+
+    Has the same ``encode_images`` / ``encode_texts`` interface as
+    :func:`labclip_lib.models.load_model`'s models, so every analysis of the book runs on it.
+    """
+
+    def __init__(self, model, alignment: LinearAlignment, name: str | None = None):
+        alignment._fitted()
+        if getattr(model, "dim", alignment.n_features_in_) != alignment.n_features_in_:
+            raise ValueError(f"the map is {alignment.n_features_in_}-dimensional but {model!r} embeds in "
+                             f"{model.dim} dimensions")
+        self.model, self.alignment = model, alignment
+        self.name = name or f"{getattr(model, 'name', type(model).__name__)} + LABCLIP"
+        self.dim = alignment.n_features_in_
+        self.image_size = getattr(model, "image_size", None)
+        self.preprocess_config = getattr(model, "preprocess_config", None)
+        digest = hashlib.sha256(alignment.weight_.numpy().tobytes()).hexdigest()[:16]
+        self.fingerprint = f"{getattr(model, 'fingerprint', self.name)}+map:{digest}"
+
+    def __repr__(self) -> str:
+        return f"AlignedModel({self.model!r}, D={self.dim})"
+
+    def encode_images(self, images, **kwargs) -> torch.Tensor:
+        """The base model's image embeddings, unchanged: ``(N, D)``."""
+        return self.model.encode_images(images, **kwargs)
+
+    def encode_texts(self, captions: Sequence[str], normalize: bool = True, **kwargs) -> torch.Tensor:
+        """``normalize(A f_text(caption))``: ``(N, D)`` (always unit length; the map re-normalises)."""
+        return self.alignment.transform(self.model.encode_texts(captions, **kwargs))
+
+
+@dataclass
+class FinetuneResult:
+    """A fully fine-tuned organism (both encoders and the map) and its curves."""
+
+    model: AlignedModel
+    history: dict
+    seconds: float
+    parameters: int
+
+
+def finetune_organism(model, data, *, loss: str = "hnb", epochs: int = 2, lr: float = 3e-4, batch_size: int = 128,
+                      seed: int = 0, progress: bool | None = None) -> FinetuneResult:
+    """Paper 1's "CLIP-FT" baseline on an organism: unfreeze both encoders *and* the map.
+
+    ``model``: an :class:`~labclip_lib.organisms.OrganismModel` (left unchanged; a copy is
+    trained). ``data``: its :class:`~labclip_lib.organisms.OrganismData`; training rows are the
+    train split's scenes with a valid swap, with their complete captions and swapped captions,
+    the same rows the map is fitted on. Same loss as the map (HNB or SB), Adam (the authors used
+    plain SGD in fp16 for 50 epochs on a GPU; we train in fp32 for ``epochs`` passes, CPU-sized).
+    """
+    from .organisms import OrganismModel, _to_pixels
+
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
+    if not isinstance(model, OrganismModel):
+        raise TypeError("finetune_organism needs an organism (OrganismModel); for a pretrained CLIP, fine-tune "
+                        "with your own training loop")
+    idx = [int(i) for i in data.split.train if data.eval_negatives[i] is not None]
+    val = [int(i) for i in data.split.val if data.eval_negatives[i] is not None]
+    if len(idx) < 2:
+        raise ValueError("fewer than 2 training scenes with a valid swap")
+    torch.manual_seed(seed)
+    net = copy.deepcopy(model.network).to(model.device).train()
+    tok = model.tokenizer
+    d = model.dim
+    weight = torch.nn.Parameter(torch.eye(d, device=model.device))
+    log_scale = torch.nn.Parameter(torch.zeros((), device=model.device))
+    ids, lens = tok([data.eval_captions[i].text for i in idx])
+    nids, nlens = tok([data.eval_negatives[i].text for i in idx])
+    params = list(net.parameters()) + [weight, log_scale]
+    opt = torch.optim.Adam(params, lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    steps = len(idx) // batch_size if len(idx) >= batch_size else 1
+    images = data.images[idx]
+    hist = {"epoch": [], "loss": [], "val_binding": []}
+
+    def current() -> AlignedModel:
+        m = OrganismModel(copy.deepcopy(net).eval(), model.config, model.tokenizer.vocabulary,
+                          fingerprint=f"{model.fingerprint}+ft", device=model.device)
+        a = LinearAlignment(loss=loss, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed)
+        a._set(weight.detach(), float(log_scale.detach()))
+        return AlignedModel(m, a, name=f"{model.name} fine-tuned")
+
+    def val_binding() -> float:
+        m = current()
+        return binding_accuracy(m.encode_images(data.images[val]),
+                                m.encode_texts([data.eval_captions[i].text for i in val]),
+                                m.encode_texts([data.eval_negatives[i].text for i in val]))
+
+    t0 = time.perf_counter()
+    bar = progress_bar(steps * epochs, f"fine-tuning {model.name} ({loss})", show=progress is not False)
+    for epoch in range(1, epochs + 1):
+        net.train()
+        perm = torch.randperm(len(idx), generator=gen)
+        losses = []
+        for s in range(steps):
+            b = perm[s * batch_size : (s + 1) * batch_size]
+            x = F.normalize(net.encode_image(_to_pixels(images[b]).to(model.device)), dim=1)
+            lb, nb = lens[b], nlens[b]
+            p = F.normalize(net.encode_text(ids[b, : int(lb.max())].to(model.device), lb) @ weight.T, dim=1)
+            if loss == "hnb":
+                q = F.normalize(net.encode_text(nids[b, : int(nb.max())].to(model.device), nb) @ weight.T, dim=1)
+                value = hnb_loss(x, p, q, log_scale)
+            else:
+                value = sb_loss(x, p, log_scale)
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            opt.step()
+            losses.append(float(value.detach()))
+            bar.update()
+        hist["epoch"].append(epoch)
+        hist["loss"].append(float(np.mean(losses)))
+        hist["val_binding"].append(val_binding() if val else float("nan"))
+    bar.close()
+    seconds = time.perf_counter() - t0
+    return FinetuneResult(current(), hist, seconds, sum(p.numel() for p in params))
