@@ -88,6 +88,27 @@ def sb_loss(image: torch.Tensor, positive: torch.Tensor, log_scale: torch.Tensor
     return _loss(_logits(image, positive, None, log_scale, false_pos))
 
 
+def _interleaved_loss(image: torch.Tensor, texts: torch.Tensor, log_scale: torch.Tensor,
+                      mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training step's form of :func:`hnb_loss` / :func:`sb_loss`, with one product.
+
+    ``texts``: ``(2B, D)`` mapped captions interleaved ``[p_0, n_0, p_1, n_1, ...]`` (HNB) or
+    ``(B, D)`` positives (SB). One matrix product gives all ``B x 2B`` logits (no
+    concatenation); the scale multiplies the ``(2B, D)`` captions, the smallest operand whose
+    gradient is needed anyway (scaling the images would cost another product for the scale's
+    gradient, scaling the logits twice the elementwise work). ``mask``: ``(B, 2B)`` (or ``(B, B)``) false negatives, interleaved the same
+    way. Returns the loss and the logits.
+    """
+    b = len(image)
+    stride = len(texts) // b
+    logits = image @ (log_scale.exp() * texts).T
+    if mask is not None:
+        logits = logits.masked_fill(mask, float("-inf"))
+    target = torch.arange(b, device=image.device)
+    loss = (F.cross_entropy(logits, target * stride) + F.cross_entropy(logits[:, ::stride].T, target)) / 2
+    return loss, logits
+
+
 def duplicate_ids(*blocks: torch.Tensor, decimals: int = 5) -> list[torch.Tensor]:
     """Integer ids such that rows with the same (rounded) embedding share an id, across all blocks.
 
@@ -289,23 +310,23 @@ class LinearAlignment:
                 nb = len(x)
                 if nb < 2:  # a contrastive batch of one row has nothing to contrast
                     continue
-                fp = fn = None
+                mask = None
                 if id_s is not None:
                     pi, ni = id_s[sl, 0], id_s[sl, 1]
-                    fp = (pi[:, None] == pi[None, :]) & ~torch.eye(nb, dtype=torch.bool, device=dev)
-                    fn = pi[:, None] == ni[None, :] if neg is not None else None
+                    mask = (pi[:, None] == pi[None, :]) & ~torch.eye(nb, dtype=torch.bool, device=dev)
+                    if neg is not None:  # interleave: column 2j = positive j, 2j + 1 = negative j
+                        mask = torch.stack([mask, pi[:, None] == ni[None, :]], dim=2).reshape(nb, 2 * nb)
                 if neg is not None:  # rows [p0, n0, p1, n1, ...] through the map in one product
-                    z = F.normalize(ts[sl].reshape(2 * nb, d) @ weight.T, dim=1).view(nb, 2, d)
-                    logits = _logits(x, z[:, 0], z[:, 1], log_scale, fp, fn)
+                    z = F.normalize(ts[sl].reshape(2 * nb, d) @ weight.T, dim=1)
                 else:
-                    logits = _logits(x, F.normalize(ts[sl] @ weight.T, dim=1), None, log_scale, fp)
-                loss = _loss(logits)
+                    z = F.normalize(ts[sl] @ weight.T, dim=1)
+                loss, logits = _interleaved_loss(x, z, log_scale, mask)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 with torch.no_grad():
                     tot_loss += loss.detach() * nb
-                    hits += (logits.argmax(1) == torch.arange(nb, device=dev)).sum()
+                    hits += (logits.argmax(1) == torch.arange(nb, device=dev) * (len(z) // nb)).sum()
                 bar.update()
             record(epoch, float(tot_loss) / n, float(hits) / n)
             if validation is not None and hist.val_binding[-1] > best[0]:

@@ -324,3 +324,19 @@ def test_effects_refit_and_plots(data, hnb):
     assert len(ax.lines) == 3 and np.allclose(ax.lines[0].get_ydata(), 1)
     box = alignment_refitter({"synthetic": emb}, {"synthetic": combos}, epochs=1)
     assert len(box.children) == 4
+
+
+def test_training_step_loss_equals_the_paper_formulation():
+    from labclip_lib.alignment import _interleaved_loss
+
+    g = torch.Generator().manual_seed(7)
+    x, p, q = (F.normalize(torch.randn(6, 5, generator=g), dim=1) for _ in range(3))
+    t = torch.tensor(1.3)
+    z = torch.stack([p, q], 1).reshape(12, 5)  # [p0, n0, p1, n1, ...]
+    assert torch.allclose(_interleaved_loss(x, z, t)[0], hnb_loss(x, p, q, t), atol=1e-6)
+    assert torch.allclose(_interleaved_loss(x, p, t)[0], sb_loss(x, p, t), atol=1e-6)
+    fp = torch.zeros(6, 6, dtype=torch.bool)
+    fn = torch.zeros(6, 6, dtype=torch.bool)
+    fp[0, 3] = fn[2, 4] = True
+    mask = torch.stack([fp, fn], 2).reshape(6, 12)
+    assert torch.allclose(_interleaved_loss(x, z, t, mask)[0], hnb_loss(x, p, q, t, fp, fn), atol=1e-6)
