@@ -20,9 +20,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .cache import read_directory, write_directory
 from .metrics import binding_accuracy, check_embeddings
 from .runtime import get_device, progress_bar, torch_threads
 
@@ -45,52 +43,9 @@ META_FILE = "alignment.json"
 LOSSES = ("hnb", "sb")
 
 
-def _logits(image: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor | None, log_scale: torch.Tensor,
-            false_pos: torch.Tensor | None = None, false_neg: torch.Tensor | None = None) -> torch.Tensor:
-    """Image -> text logits: ``(B, 2B)`` over ``[positives; negatives]`` (``(B, B)`` without negatives)."""
-    scale = log_scale.exp()
-    lp = scale * image @ positive.T  # (B, B): image i vs positive j
-    if false_pos is not None:
-        lp = lp.masked_fill(false_pos, float("-inf"))
-    if negative is None:
-        return lp
-    ln = scale * image @ negative.T  # (B, B): image i vs negative j
-    if false_neg is not None:
-        ln = ln.masked_fill(false_neg, float("-inf"))
-    return torch.cat([lp, ln], dim=1)
-
-
-def _loss(i2t: torch.Tensor) -> torch.Tensor:
-    """Symmetric loss from the image -> text logits: image -> text over all columns, and each
-    positive caption (the first ``B`` columns) -> the ``B`` images."""
-    b = len(i2t)
-    target = torch.arange(b, device=i2t.device)
-    return (F.cross_entropy(i2t, target) + F.cross_entropy(i2t[:, :b].T, target)) / 2
-
-
-def hnb_loss(image: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, log_scale: torch.Tensor,
-             false_pos: torch.Tensor | None = None, false_neg: torch.Tensor | None = None) -> torch.Tensor:
-    """The hard-negative batch loss of paper 1 (its code's ``constrastive_loss_with_negatives``).
-
-    ``image, positive, negative``: ``(B, D)``, L2-normalised (the captions already mapped).
-    Image -> text: cross-entropy over the ``2B`` captions ``[positives; negatives]`` with target
-    the image's own positive; text -> image: each positive caption over the ``B`` images
-    (negatives are never queries). ``log_scale`` is ``t``: logits are ``exp(t) * cosine``.
-    ``false_pos`` / ``false_neg``: optional ``(B, B)`` bool masks of false negatives (column
-    ``j`` is the same caption as row ``i``'s positive); they are removed from the softmax.
-    """
-    return _loss(_logits(image, positive, negative, log_scale, false_pos, false_neg))
-
-
-def sb_loss(image: torch.Tensor, positive: torch.Tensor, log_scale: torch.Tensor,
-            false_pos: torch.Tensor | None = None) -> torch.Tensor:
-    """Plain symmetric InfoNCE over ``B x B`` (paper 1's "SB" ablation); shapes as :func:`hnb_loss`."""
-    return _loss(_logits(image, positive, None, log_scale, false_pos))
-
-
 def _interleaved_loss(image: torch.Tensor, texts: torch.Tensor, log_scale: torch.Tensor,
                       mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The training step's form of :func:`hnb_loss` / :func:`sb_loss`, with one product.
+    """The one implementation of :func:`hnb_loss` and :func:`sb_loss` (and the training step's).
 
     ``texts``: ``(2B, D)`` mapped captions interleaved ``[p_0, n_0, p_1, n_1, ...]`` (HNB) or
     ``(B, D)`` positives (SB). One matrix product gives all ``B x 2B`` logits (no
@@ -107,6 +62,33 @@ def _interleaved_loss(image: torch.Tensor, texts: torch.Tensor, log_scale: torch
     target = torch.arange(b, device=image.device)
     loss = (F.cross_entropy(logits, target * stride) + F.cross_entropy(logits[:, ::stride].T, target)) / 2
     return loss, logits
+
+
+def hnb_loss(image: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, log_scale: torch.Tensor,
+             false_pos: torch.Tensor | None = None, false_neg: torch.Tensor | None = None) -> torch.Tensor:
+    """The hard-negative batch loss of paper 1 (its code's ``constrastive_loss_with_negatives``).
+
+    ``image, positive, negative``: ``(B, D)``, L2-normalised (the captions already mapped).
+    Image -> text: cross-entropy over the ``2B`` captions ``[positives; negatives]`` with target
+    the image's own positive; text -> image: each positive caption over the ``B`` images
+    (negatives are never queries). ``log_scale`` is ``t``: logits are ``exp(t) * cosine``.
+    ``false_pos`` / ``false_neg``: optional ``(B, B)`` bool masks of false negatives (column
+    ``j`` is the same caption as row ``i``'s positive); they are removed from the softmax.
+    """
+    b = len(image)
+    texts = torch.stack([positive, negative], dim=1).reshape(2 * b, -1)  # [p0, n0, p1, n1, ...]
+    mask = None
+    if false_pos is not None or false_neg is not None:
+        none = torch.zeros(b, b, dtype=torch.bool, device=image.device)
+        mask = torch.stack([none if false_pos is None else false_pos, none if false_neg is None else false_neg],
+                           dim=2).reshape(b, 2 * b)
+    return _interleaved_loss(image, texts, log_scale, mask)[0]
+
+
+def sb_loss(image: torch.Tensor, positive: torch.Tensor, log_scale: torch.Tensor,
+            false_pos: torch.Tensor | None = None) -> torch.Tensor:
+    """Plain symmetric InfoNCE over ``B x B`` (paper 1's "SB" ablation); shapes as :func:`hnb_loss`."""
+    return _interleaved_loss(image, positive, log_scale, false_pos)[0]
 
 
 def duplicate_ids(*blocks: torch.Tensor, decimals: int = 5) -> list[torch.Tensor]:
@@ -376,20 +358,13 @@ class LinearAlignment:
         from safetensors.torch import save_file
 
         self._fitted()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=path.parent))
-        try:
+
+        def write(tmp: Path) -> None:
             save_file({"weight": self.weight_, "log_scale": torch.tensor([self.log_scale_])}, str(tmp / WEIGHTS_FILE))
             meta = {**self._meta(), "weights_sha256": hashlib.sha256((tmp / WEIGHTS_FILE).read_bytes()).hexdigest()}
             (tmp / META_FILE).write_text(json.dumps(meta, indent=1, default=float))
-            if path.exists():
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-        return path
+
+        return write_directory(path, write)
 
     @classmethod
     def load(cls, path: str | Path, dim: int | None = None) -> "LinearAlignment":
@@ -411,20 +386,9 @@ class LinearAlignment:
 
     @classmethod
     def _load_ours(cls, path: Path) -> "LinearAlignment":
-        from safetensors.torch import load_file
-
-        meta_file, weights = path / META_FILE, path / WEIGHTS_FILE
-        if not meta_file.is_file() or not weights.is_file():
-            raise ValueError(f"{path} is not a saved alignment (needs {META_FILE} and {WEIGHTS_FILE})")
-        try:
-            meta = json.loads(meta_file.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"corrupt alignment metadata {meta_file}: {err}") from None
+        meta, tensors = read_directory(path, META_FILE, WEIGHTS_FILE, "an alignment")
         if meta.get("format") != ALIGNMENT_FORMAT:
-            raise ValueError(f"{meta_file} has format {meta.get('format')!r}, expected {ALIGNMENT_FORMAT!r}")
-        if hashlib.sha256(weights.read_bytes()).hexdigest() != meta.get("weights_sha256"):
-            raise ValueError(f"alignment weights {weights} do not match their checksum (truncated or modified)")
-        tensors = load_file(str(weights))
+            raise ValueError(f"{path / META_FILE} has format {meta.get('format')!r}, expected {ALIGNMENT_FORMAT!r}")
         self = cls(loss=meta["loss"], lr=meta["lr"], epochs=meta["epochs"], batch_size=meta["batch_size"],
                    early_stopping=meta["early_stopping"], mask_duplicates=meta["mask_duplicates"], seed=meta["seed"])
         self._set(_square(tensors["weight"], path), float(tensors["log_scale"].reshape(-1)[0]))
@@ -573,6 +537,7 @@ def finetune_organism(model, data, *, loss: str = "hnb", epochs: int = 2, lr: fl
     the same rows the map is fitted on. Same loss as the map (HNB or SB), Adam (the authors used
     plain SGD in fp16 for 50 epochs on a GPU; we train in fp32 for ``epochs`` passes, CPU-sized).
     """
+    from .geometry import pair_embeddings
     from .organisms import OrganismModel, _to_pixels
 
     if loss not in LOSSES:
@@ -581,7 +546,7 @@ def finetune_organism(model, data, *, loss: str = "hnb", epochs: int = 2, lr: fl
         raise TypeError("finetune_organism needs an organism (OrganismModel); for a pretrained CLIP, fine-tune "
                         "with your own training loop")
     idx = [int(i) for i in data.split.train if data.eval_negatives[i] is not None]
-    val = [int(i) for i in data.split.val if data.eval_negatives[i] is not None]
+    has_val = any(data.eval_negatives[i] is not None for i in data.split.val)
     if len(idx) < 2:
         raise ValueError("fewer than 2 training scenes with a valid swap")
     torch.manual_seed(seed)
@@ -607,10 +572,7 @@ def finetune_organism(model, data, *, loss: str = "hnb", epochs: int = 2, lr: fl
         return AlignedModel(m, a, name=f"{model.name} fine-tuned")
 
     def val_binding() -> float:
-        m = current()
-        return binding_accuracy(m.encode_images(data.images[val]),
-                                m.encode_texts([data.eval_captions[i].text for i in val]),
-                                m.encode_texts([data.eval_negatives[i].text for i in val]))
+        return binding_accuracy(*_triplet(pair_embeddings(current(), data, "val")))
 
     t0 = time.perf_counter()
     bar = progress_bar(steps * epochs, f"fine-tuning {model.name} ({loss})", show=progress is not False)
@@ -635,7 +597,7 @@ def finetune_organism(model, data, *, loss: str = "hnb", epochs: int = 2, lr: fl
             bar.update()
         hist["epoch"].append(epoch)
         hist["loss"].append(float(np.mean(losses)))
-        hist["val_binding"].append(val_binding() if val else float("nan"))
+        hist["val_binding"].append(val_binding() if has_val else float("nan"))
     bar.close()
     seconds = time.perf_counter() - t0
     return FinetuneResult(current(), hist, seconds, sum(p.numel() for p in params))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -25,7 +26,46 @@ import torch
 from .runtime import cache_dir
 
 __all__ = ["key_hash", "fingerprint_strings", "fingerprint_array", "compute_or_load", "cached_encode_images",
-           "cached_encode_texts"]
+           "cached_encode_texts", "write_directory", "read_directory"]
+
+
+def write_directory(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Create directory ``path`` atomically: ``write(tmp)`` fills a temporary sibling directory,
+    which then replaces ``path`` (a crash leaves the old ``path`` or nothing, never half of it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=path.parent))
+    try:
+        write(tmp)
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def read_directory(path: str | Path, meta_name: str, weights_name: str, what: str) -> tuple[dict, dict]:
+    """Read a directory written by :func:`write_directory` with a JSON ``meta_name`` (holding
+    ``weights_sha256``) and safetensors ``weights_name``: returns ``(meta, tensors)``, loaded
+    without unpickling. Missing files, corrupt JSON or a checksum mismatch raise ``ValueError``
+    naming ``what`` the directory should hold."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    meta_file, weights = path / meta_name, path / weights_name
+    if not meta_file.is_file() or not weights.is_file():
+        raise ValueError(f"{path} is not {what} directory (needs {meta_name} and {weights_name})")
+    try:
+        meta = json.loads(meta_file.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"corrupt {what} metadata {meta_file}: {err}") from None
+    if hashlib.sha256(weights.read_bytes()).hexdigest() != meta.get("weights_sha256"):
+        raise ValueError(f"{what} weights {weights} do not match their checksum (truncated or modified)")
+    return meta, load_file(str(weights))
 
 
 def _canonical(key: dict) -> str:

@@ -12,9 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -25,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .cache import read_directory, write_directory
 from .captions import Caption, CaptionSpec, describe_all, swap_negatives
 from .render import render
 from .runtime import cache_dir, get_device, progress_bar
@@ -391,8 +389,7 @@ def organism_config(name: str, seed: int = 0, **changes) -> OrganismConfig:
 def _save(model: DualEncoder, config: OrganismConfig, hist: TrainingHistory, metrics: dict, path: Path) -> None:
     from safetensors.torch import save_file
 
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=path.parent))
-    try:
+    def write(tmp: Path) -> None:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / WEIGHTS_FILE))
         meta = {
             "format": "labclip-organism/1",
@@ -403,12 +400,8 @@ def _save(model: DualEncoder, config: OrganismConfig, hist: TrainingHistory, met
             "weights_sha256": hashlib.sha256((tmp / WEIGHTS_FILE).read_bytes()).hexdigest(),
         }
         (tmp / ORGANISM_FILE).write_text(json.dumps(meta, indent=1))
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+
+    write_directory(path, write)
 
 
 def read_organism(path: str | Path) -> tuple[DualEncoder, dict]:
@@ -416,21 +409,10 @@ def read_organism(path: str | Path) -> tuple[DualEncoder, dict]:
 
     Raises ``ValueError`` if the files are missing, corrupt or do not match their checksum.
     """
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    meta_file, weights = path / ORGANISM_FILE, path / WEIGHTS_FILE
-    if not meta_file.is_file() or not weights.is_file():
-        raise ValueError(f"{path} is not an organism directory (needs {ORGANISM_FILE} and {WEIGHTS_FILE})")
-    try:
-        meta = json.loads(meta_file.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"corrupt organism metadata {meta_file}: {err}") from None
-    if hashlib.sha256(weights.read_bytes()).hexdigest() != meta.get("weights_sha256"):
-        raise ValueError(f"organism weights {weights} do not match their checksum (truncated or modified)")
+    meta, tensors = read_directory(path, ORGANISM_FILE, WEIGHTS_FILE, "an organism")
     config = OrganismConfig.from_dict(meta["config"])
     model = DualEncoder(len(meta["vocabulary"]), config.embed_dim, config.resolution)
-    model.load_state_dict(load_file(str(weights)))
+    model.load_state_dict(tensors)
     model.eval()
     return model, meta
 
