@@ -5,8 +5,8 @@ hard-negative batch loss, batch 1024) for one epoch on the same synthetic cached
 (N x D image, caption and swapped-caption embeddings; default 100k x 512, ViT-B/32's size):
 
 * **authors' pattern**: a per-item ``Dataset`` returning (image, caption, negative) rows, a
-  shuffling ``DataLoader`` with the default collate, an ``nn.Linear`` module and a loss computed
-  from the returned batch (their ``train_model_neg``);
+  shuffling ``DataLoader`` with the default collate, an ``nn.Linear`` module and their loss's
+  form (concatenated captions, scaled logits) on the returned batch (their ``train_model_neg``);
 * **ours**: :class:`labclip_lib.alignment.LinearAlignment` (tensors stay put; one permutation per
   epoch and slicing).
 
@@ -25,7 +25,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from labclip_lib.alignment import LinearAlignment, hnb_loss
+from labclip_lib.alignment import LinearAlignment
 
 
 class TripletDataset(torch.utils.data.Dataset):
@@ -55,6 +55,14 @@ class AuthorsAlignment(torch.nn.Module):
         return F.normalize(self.linear(text), dim=-1)
 
 
+def authors_loss(x, p, q, t):
+    """Their ``constrastive_loss_with_negatives``: B x 2B logits from the concatenated captions,
+    scaled by exp(t); image -> text over all 2B, positive caption -> image over B."""
+    logits = torch.exp(t) * x @ torch.cat([p, q]).T
+    target = torch.arange(len(x))
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits[:, : len(x)].T, target)) / 2
+
+
 def authors_epoch(img, pos, neg, batch_size: int, lr: float, seed: int = 0) -> float:
     torch.manual_seed(seed)
     model = AuthorsAlignment(img.shape[1])
@@ -63,7 +71,7 @@ def authors_epoch(img, pos, neg, batch_size: int, lr: float, seed: int = 0) -> f
     t0 = time.perf_counter()
     running = 0.0
     for x, p, q in loader:
-        loss = hnb_loss(F.normalize(x, dim=-1), model(p), model(q), model.t)
+        loss = authors_loss(F.normalize(x, dim=-1), model(p), model(q), model.t)
         opt.zero_grad()
         loss.backward()
         opt.step()
