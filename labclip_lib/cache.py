@@ -26,7 +26,7 @@ import torch
 from .runtime import cache_dir
 
 __all__ = ["key_hash", "fingerprint_strings", "fingerprint_array", "compute_or_load", "cached_encode_images",
-           "cached_encode_texts", "write_directory", "read_directory"]
+           "cached_encode_texts", "write_directory", "read_directory", "compute_or_load_json"]
 
 
 def write_directory(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -153,6 +153,38 @@ def compute_or_load(key: dict, compute: Callable[[], torch.Tensor | dict[str, to
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return value
+
+
+def compute_or_load_json(key: dict, compute: Callable[[], object], *, directory: str | Path | None = None,
+                         name: str = "json"):
+    """Like :func:`compute_or_load` for a JSON-serialisable value (lists, dicts, strings,
+    numbers, None): stored as ``{name}-{hash[:24]}.json`` with its key and a checksum; a foreign,
+    corrupt or truncated entry is recomputed. Tuples come back as lists."""
+    folder = Path(directory) if directory is not None else cache_dir("json")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{key_hash(key)[:24]}.json"
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text())
+            body = stored["value"]
+            if stored["key"] == _canonical(key) and stored["sha256"] == hashlib.sha256(
+                    json.dumps(body, sort_keys=True).encode()).hexdigest():
+                return body
+        except (json.JSONDecodeError, KeyError, TypeError):
+            pass
+        warnings.warn(f"cache entry {path.name} is foreign or corrupt; recomputing", stacklevel=2)
+    value = json.loads(json.dumps(compute()))  # what a later hit returns, also on this call
+    text = json.dumps({"key": _canonical(key), "sha256": hashlib.sha256(json.dumps(value, sort_keys=True).encode())
+                       .hexdigest(), "value": value})
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -24,8 +24,8 @@ import torch
 
 from .captions import CaptionSpec, describe_all, swap_negatives
 from .metrics import binding_accuracy, check_embeddings, pair_scores
-from .render import render
-from .scenes import COLORS, SHAPES, Scene, sample_scenes
+from .scenes import COLORS, SHAPES, Scene
+from .scenesets import rendered_scenes
 
 __all__ = [
     "single_object_report",
@@ -188,14 +188,14 @@ def object_count_data(n_objects: int, n_scenes: int, resolution: int, seed: int 
     """``n_scenes`` random scenes with ``n_objects`` objects, rendered at ``resolution``, with their
     complete template captions and colour-derangement negatives (scenes whose every derangement
     describes the same scene again are dropped)."""
-    scenes = sample_scenes(n_scenes, n_objects, seed=seed)
+    scenes, images = rendered_scenes(n_scenes, n_objects, seed, resolution)
     caps = describe_all(scenes, CaptionSpec(), seed=seed)
     negs = swap_negatives(caps, seed=seed, scenes=scenes)
     keep = [i for i, neg in enumerate(negs) if neg is not None]
     if not keep:
         raise ValueError(f"none of the {n_scenes} scenes with {n_objects} objects has a valid negative")
     scenes = [scenes[i] for i in keep]
-    return ObjectCountData(n_objects, scenes, torch.from_numpy(render(scenes, resolution)),
+    return ObjectCountData(n_objects, scenes, images[keep],
                            [caps[i].text for i in keep], [negs[i].text for i in keep])
 
 
@@ -228,8 +228,7 @@ def single_object_report(model, n_scenes: int = 600, seed: int = 0, resolution: 
     colour and the shape accuracy of that top caption, and the text -> image R@1 (the top image
     of each of the 24 captions shows that object; captions without such an image are skipped).
     """
-    scenes = sample_scenes(n_scenes, 1, seed=seed)
-    images = torch.from_numpy(render(scenes, resolution or model.image_size))
+    scenes, images = rendered_scenes(n_scenes, 1, seed, resolution or model.image_size)
     texts = [f"{c} {s}" for c in COLORS for s in SHAPES]
     truth = np.array([texts.index(f"{sc.objects[0].color} {sc.objects[0].shape}") for sc in scenes])
     sim = similarity(model.encode_images(images), model.encode_texts(texts))  # (N, 24)

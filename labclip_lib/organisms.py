@@ -253,11 +253,9 @@ def _shuffle_words(text: str, gen: np.random.Generator) -> str:
     return " ".join(words[i] for i in gen.permutation(len(words)))
 
 
-def build_data(config: OrganismConfig) -> OrganismData:
-    """Scenes, split, rendered images and captions for ``config`` (deterministic)."""
-    scenes = sample_scenes(config.n_scenes, list(config.n_objects), seed=config.seed)
-    split = split_by_combination(scenes, val=config.val, test=config.test, seed=config.seed)
-    images = torch.from_numpy(render(scenes, config.resolution))
+def _caption_records(config: OrganismConfig, scenes: Sequence[Scene]) -> dict:
+    """The captions of ``build_data`` as JSON-ready records (training texts, their swaps, the
+    complete evaluation captions and their swaps)."""
     caps = _mixture_captions(scenes, config)
     negs = swap_negatives(caps, seed=config.seed, scenes=scenes)
     texts = [c.text for c in caps]
@@ -268,7 +266,41 @@ def build_data(config: OrganismConfig) -> OrganismData:
         neg_texts = [_shuffle_words(t, gen) if t is not None else None for t in neg_texts]
     eval_caps = describe_all(scenes, CaptionSpec(), seed=config.seed + 1)
     eval_negs = swap_negatives(eval_caps, seed=config.seed + 1, scenes=scenes)
-    return OrganismData(scenes, split, images, texts, neg_texts, eval_caps, eval_negs)
+
+    def record(c: Caption | None):
+        return None if c is None else [c.text, [list(m) for m in c.mentions], c.style]
+
+    return {"texts": texts, "negatives": neg_texts, "eval": [record(c) for c in eval_caps],
+            "eval_negatives": [record(c) for c in eval_negs]}
+
+
+def _caption(record) -> Caption | None:
+    return None if record is None else Caption(record[0], tuple(tuple(m) for m in record[1]), record[2])
+
+
+def build_data(config: OrganismConfig, cache: bool = True) -> OrganismData:
+    """Scenes, split, rendered images and captions for ``config`` (deterministic).
+
+    With ``cache`` the rendered scenes (:func:`labclip_lib.scenesets.rendered_scenes`) and the
+    captions are kept under the cache directory, so the chapters that need the same data again
+    read it in a second or two instead of re-rendering it; the result is the same either way.
+    """
+    from .cache import compute_or_load_json
+    from .scenesets import code_fingerprint, rendered_scenes
+
+    scenes, images = rendered_scenes(config.n_scenes, list(config.n_objects), config.seed, config.resolution,
+                                     cache=cache)
+    split = split_by_combination(scenes, val=config.val, test=config.test, seed=config.seed)
+    if cache:
+        d = config.to_dict()
+        key = {"what": "organism captions", "code": code_fingerprint("scenes", "render", "captions", "organisms"),
+               **{k: d[k] for k in ("n_scenes", "n_objects", "resolution", "captions", "shuffle_words", "seed")}}
+        rec = compute_or_load_json(key, lambda: _caption_records(config, scenes), directory=cache_dir("captions"),
+                                   name=config.name)
+    else:
+        rec = _caption_records(config, scenes)
+    return OrganismData(scenes, split, images, rec["texts"], rec["negatives"],
+                        [_caption(r) for r in rec["eval"]], [_caption(r) for r in rec["eval_negatives"]])
 
 
 def _embed(model: DualEncoder, tok: WordTokenizer, images: torch.Tensor | None, texts: Sequence[str] | None,

@@ -16,8 +16,8 @@ import torch
 
 from .captions import CaptionSpec, describe_all
 from .probes import ProbeResult, probe_object_colors
-from .render import render
-from .scenes import COLORS, SIZES, Scene, sample_scenes
+from .scenes import COLORS, SIZES, Scene
+from .scenesets import rendered_scenes
 from .splits import Split, split_by_combination
 
 __all__ = ["MODALITIES", "ProbeData", "probe_data", "modality_probes", "probe_rows", "probes_by_object_count",
@@ -43,10 +43,10 @@ def probe_data(n_objects: int | Sequence[int], n_scenes: int, resolution: int, s
     """``n_scenes`` fresh scenes (``n_objects`` per scene, object sizes drawn from ``sizes``),
     split by combination, rendered at ``resolution``, each with its complete template caption
     (objects in random order)."""
-    scenes = sample_scenes(n_scenes, n_objects, seed=seed, sizes=tuple(sizes))
+    scenes, images = rendered_scenes(n_scenes, n_objects, seed, resolution, sizes=sizes)
     split = split_by_combination(scenes, seed=seed)
     caps = describe_all(scenes, CaptionSpec(), seed=seed)
-    return ProbeData(scenes, split, torch.from_numpy(render(scenes, resolution)), [c.text for c in caps])
+    return ProbeData(scenes, split, images, [c.text for c in caps])
 
 
 def _as_probe_data(data) -> ProbeData:

@@ -1,0 +1,99 @@
+"""Rendered scene sets, cached on disk.
+
+Sampling 30,000 scenes (placement, visibility re-draws) and rendering them takes about 20 s on
+two CPU cores, and every chapter needs the same sets again. :func:`rendered_scenes` keeps each
+set under ``cache_dir("scenes")``: the images as a safetensors uint8 tensor, the scenes as JSON
+records (every float round-trips exactly), with a checksum. The cache key holds the arguments
+and a fingerprint of the source of the modules that make the numbers (scenes, render), so a
+change to the scene world or the renderer never serves stale images. Nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .cache import key_hash, read_directory, write_directory
+from .runtime import cache_dir
+from .scenes import SIZES, Scene, SceneObject
+
+__all__ = ["code_fingerprint", "scenes_to_records", "scenes_from_records", "rendered_scenes"]
+
+_FIELDS = ("shape", "color", "size", "material", "x", "y", "rotation", "salience")
+_META, _IMAGES = "scenes.json", "images.safetensors"
+
+
+@lru_cache(maxsize=None)
+def code_fingerprint(*modules: str) -> str:
+    """sha256 of the source files of ``labclip_lib`` modules (e.g. ``"scenes", "render"``):
+    part of every cache key whose values those modules compute."""
+    h = hashlib.sha256()
+    here = Path(__file__).parent
+    for name in sorted(modules):
+        h.update(name.encode() + (here / f"{name}.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
+def scenes_to_records(scenes: Sequence[Scene]) -> list[list[list]]:
+    """Scenes as JSON-ready lists: one list of ``[shape, colour, size, material, x, y, rotation,
+    salience]`` per object."""
+    return [[[getattr(o, f) for f in _FIELDS] for o in s.objects] for s in scenes]
+
+
+def scenes_from_records(records: Sequence[Sequence[Sequence]]) -> list[Scene]:
+    """Inverse of :func:`scenes_to_records` (objects are validated again)."""
+    return [Scene(tuple(SceneObject(**dict(zip(_FIELDS, o))) for o in objs)) for objs in records]
+
+
+def rendered_scenes(n: int, n_objects: int | Sequence[int], seed: int, resolution: int, *,
+                    sizes: Sequence[str] = SIZES, cache: bool = True,
+                    directory: str | Path | None = None) -> tuple[list[Scene], torch.Tensor]:
+    """``sample_scenes(n, n_objects, seed, sizes=sizes)`` and their ``render`` at ``resolution``:
+    returns ``(scenes, images)`` with ``images`` uint8 ``(n, resolution, resolution, 3)``.
+
+    With ``cache`` the pair is read from (or written to) ``directory`` (default
+    ``cache_dir("scenes")``); a corrupt entry is recomputed. Same arguments, same result, with
+    or without the cache.
+    """
+    from .render import render
+    from .scenes import sample_scenes
+
+    counts = [int(n_objects)] if isinstance(n_objects, (int, np.integer)) else [int(k) for k in n_objects]
+
+    def compute() -> tuple[list[Scene], torch.Tensor]:
+        scenes = sample_scenes(n, counts if len(counts) > 1 else counts[0], seed=seed, sizes=tuple(sizes))
+        return scenes, torch.from_numpy(render(scenes, resolution))
+
+    if not cache:
+        return compute()
+    key = {"what": "rendered scenes", "n": int(n), "n_objects": counts, "seed": int(seed),
+           "resolution": int(resolution), "sizes": list(sizes), "code": code_fingerprint("scenes", "render")}
+    root = Path(directory) if directory is not None else cache_dir("scenes")
+    path = root / f"scenes-{key_hash(key)[:20]}"
+    if path.exists():
+        try:
+            meta, tensors = read_directory(path, _META, _IMAGES, "a rendered scene set")
+            if meta.get("key") == key:
+                return scenes_from_records(meta["scenes"]), tensors["images"]
+        except (ValueError, KeyError, TypeError) as err:
+            import warnings
+
+            warnings.warn(f"re-rendering scene set {path.name}: {err}", stacklevel=2)
+    scenes, images = compute()
+
+    def write(tmp: Path) -> None:
+        from safetensors.torch import save_file
+
+        save_file({"images": images.contiguous()}, str(tmp / _IMAGES))
+        digest = hashlib.sha256((tmp / _IMAGES).read_bytes()).hexdigest()
+        (tmp / _META).write_text(json.dumps({"key": key, "weights_sha256": digest,
+                                              "scenes": scenes_to_records(scenes)}))
+
+    write_directory(path, write)
+    return scenes, images

@@ -1,0 +1,77 @@
+"""Disk caches of rendered scene sets, organism data and JSON values: a hit equals a fresh
+computation exactly, a damaged entry is recomputed, different arguments never share an entry."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import labclip_lib.scenesets as S
+from labclip_lib.cache import compute_or_load_json
+from labclip_lib.organisms import OrganismConfig, build_data
+from labclip_lib.scenes import sample_scenes
+
+
+def test_records_round_trip_exactly():
+    scenes = sample_scenes(40, [2, 3], seed=7)
+    back = S.scenes_from_records(json.loads(json.dumps(S.scenes_to_records(scenes))))
+    assert back == scenes  # every float (positions, rotations, salience) survives JSON
+    with pytest.raises(ValueError, match="colour"):
+        S.scenes_from_records([[["cube", "pink", "large", "rubber", 0.0, 0.0, 0.0, None]]])
+
+
+def test_rendered_scenes_hit_equals_fresh_and_damage_is_recomputed(tmp_path, monkeypatch):
+    fresh = S.rendered_scenes(60, 2, seed=1, resolution=32, cache=False)
+    first = S.rendered_scenes(60, 2, seed=1, resolution=32, directory=tmp_path)
+    (entry,) = list(tmp_path.iterdir())
+    monkeypatch.setattr("labclip_lib.scenes.sample_scenes", lambda *a, **k: pytest.fail("cache hit expected"))
+    hit = S.rendered_scenes(60, 2, seed=1, resolution=32, directory=tmp_path)
+    for got in (first, hit):
+        assert got[0] == fresh[0] and torch.equal(got[1], fresh[1])
+        assert got[1].dtype == torch.uint8 and got[1].shape == (60, 32, 32, 3)
+    monkeypatch.undo()
+    # another resolution or seed is another entry
+    S.rendered_scenes(60, 2, seed=1, resolution=40, directory=tmp_path)
+    S.rendered_scenes(60, 2, seed=2, resolution=32, directory=tmp_path)
+    assert len(list(tmp_path.iterdir())) == 3
+    # a damaged image file fails its checksum: warned, re-rendered, same values
+    images = entry / "images.safetensors"
+    images.write_bytes(images.read_bytes()[:-10])
+    with pytest.warns(UserWarning, match="re-rendering"):
+        again = S.rendered_scenes(60, 2, seed=1, resolution=32, directory=tmp_path)
+    assert torch.equal(again[1], fresh[1])
+
+
+def test_json_cache(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"a": (1, 2), "b": [None, "x"]}
+
+    key = {"what": "test", "n": 1}
+    first = compute_or_load_json(key, compute, directory=tmp_path)
+    assert first == {"a": [1, 2], "b": [None, "x"]}  # the same shape a hit returns
+    assert compute_or_load_json(key, compute, directory=tmp_path) == first and len(calls) == 1
+    assert compute_or_load_json({"what": "test", "n": 2}, compute, directory=tmp_path) == first and len(calls) == 2
+    (path,) = [p for p in tmp_path.iterdir() if json.loads(p.read_text())["key"] == json.dumps(key, sort_keys=True)]
+    stored = json.loads(path.read_text())
+    stored["value"]["a"] = [1, 3]  # tampered: the checksum no longer matches
+    path.write_text(json.dumps(stored))
+    with pytest.warns(UserWarning, match="corrupt"):
+        assert compute_or_load_json(key, compute, directory=tmp_path) == first
+    assert len(calls) == 3
+
+
+def test_build_data_from_cache_equals_fresh():
+    config = OrganismConfig(name="cache-test", n_scenes=300, seed=4, shuffle_words=True)
+    fresh, first, hit = build_data(config, cache=False), build_data(config), build_data(config)
+    for got in (first, hit):
+        assert got.scenes == fresh.scenes and torch.equal(got.images, fresh.images)
+        assert got.train_texts == fresh.train_texts and got.train_negatives == fresh.train_negatives
+        assert got.eval_captions == fresh.eval_captions and got.eval_negatives == fresh.eval_negatives
+        assert all((getattr(got.split, p) == getattr(fresh.split, p)).all() for p in ("train", "val", "test"))
+    other = build_data(OrganismConfig(name="cache-test", n_scenes=300, seed=4))  # no word shuffle
+    assert other.train_texts != fresh.train_texts and other.scenes == fresh.scenes
