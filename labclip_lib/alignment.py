@@ -43,25 +43,103 @@ META_FILE = "alignment.json"
 LOSSES = ("hnb", "sb")
 
 
+def _softmaxes(image: torch.Tensor, texts: torch.Tensor, scale: torch.Tensor, mask: torch.Tensor | None,
+               stride: int) -> tuple[torch.Tensor, ...]:
+    """Both softmaxes of the contrastive loss and the per-row cross-entropies.
+
+    Returns ``p`` ``(B, SB)`` (image -> caption, over all captions), ``q`` ``(B, B)`` (positive
+    caption -> image, over the images), and the cross-entropies ``(B,)`` of both directions.
+    Inputs are L2-normalised, so every logit is at most the scale ``s``: the exponentials are
+    taken of ``logit - s`` (the shift is folded into the matrix product, and no pass over the
+    logits looks for row maxima). If a row or column would then underflow (every cosine far
+    below 1 at a large scale), or the inputs were not normalised, the classical max-shifted
+    form is used instead.
+    """
+    b = image.shape[0]
+    s = float(scale)
+    rows = torch.arange(b, device=image.device)
+    e = torch.addmm(image.new_full((), -s), image, texts.T, alpha=s)  # logits - s
+    if mask is not None:
+        e.masked_fill_(mask, float("-inf"))
+    pos = e[rows, rows * stride]  # own captions' logits - s
+    e.exp_()
+    z_r, z_c = e.sum(1), e[:, ::stride].sum(0)
+    lo = torch.minimum(z_r.min(), z_c.min())
+    if bool(torch.isfinite(z_r).all() & torch.isfinite(z_c).all() & (lo >= 1e-30)):
+        q = e[:, ::stride] / z_c
+        return e.div_(z_r[:, None]), q, z_r.log_() - pos, z_c.log_() - pos
+    logits = torch.mm(image.mul(s), texts.T)  # fallback: shift by the row and column maxima
+    if mask is not None:
+        logits.masked_fill_(mask, float("-inf"))
+    cols = logits[:, ::stride]
+    pos = logits[rows, rows * stride]
+    lse_r, lse_c = torch.logsumexp(logits, 1), torch.logsumexp(cols, 0)
+    return (logits - lse_r[:, None]).exp_(), (cols - lse_c[None, :]).exp_(), lse_r - pos, lse_c - pos
+
+
+class _ContrastiveLoss(torch.autograd.Function):
+    """Forward and backward of the loss written out, so that each ``B x SB`` pass is done once.
+
+    Autograd's two cross-entropies cost about twice as many passes over the logits (each
+    log-softmax forward and backward, the gradient buffers of the strided column block, their
+    sum) as the arithmetic needs. Here the forward pass keeps the two softmaxes, and the backward
+    pass turns them in place into the logits' gradient and runs the two products. Only
+    first-order gradients (``once_differentiable``); a second backward through the same graph
+    is refused.
+    """
+
+    @staticmethod
+    def forward(ctx, image, texts, log_scale, mask):
+        b = image.shape[0]
+        stride = texts.shape[0] // b
+        scale = log_scale.exp()
+        p, q, ce_r, ce_c = _softmaxes(image, texts, scale, mask, stride)
+        loss = (ce_r.mean() + ce_c.mean()) / 2
+        rows = torch.arange(b, device=image.device)
+        correct = p[rows, rows * stride] >= p.amax(1)  # the own caption ranks first (ties count as right)
+        ctx.mark_non_differentiable(correct)
+        ctx.save_for_backward(image, texts, scale)
+        ctx.softmaxes = [p, q]
+        return loss, correct
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_loss, _):
+        if ctx.softmaxes is None:
+            raise RuntimeError("the LABCLIP loss supports a single backward pass per forward")
+        image, texts, scale = ctx.saved_tensors
+        d, q = ctx.softmaxes  # d becomes (dloss / dlogits) * 2B in place
+        ctx.softmaxes = None
+        b = image.shape[0]
+        stride = texts.shape[0] // b
+        rows = torch.arange(b, device=image.device)
+        d[:, ::stride] += q
+        d[rows, rows * stride] -= 2
+        coef = grad_loss * scale / (2 * b)
+        g_image = g_texts = g_scale = None
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            g_texts = d.T @ image.mul(coef)  # (SB, D)
+            if ctx.needs_input_grad[2]:  # dloss/dt = sum(dlogits * logits) = sum(g_texts * texts)
+                g_scale = torch.dot(g_texts.reshape(-1), texts.reshape(-1))
+        if ctx.needs_input_grad[0]:
+            g_image = d @ texts.mul(coef)  # (B, D)
+        return g_image, (g_texts if ctx.needs_input_grad[1] else None), g_scale, None
+
+
 def _interleaved_loss(image: torch.Tensor, texts: torch.Tensor, log_scale: torch.Tensor,
                       mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The one implementation of :func:`hnb_loss` and :func:`sb_loss` (and the training step's).
 
     ``texts``: ``(2B, D)`` mapped captions interleaved ``[p_0, n_0, p_1, n_1, ...]`` (HNB) or
     ``(B, D)`` positives (SB). One matrix product gives all ``B x 2B`` logits (no
-    concatenation); the scale multiplies the ``(2B, D)`` captions, the smallest operand whose
-    gradient is needed anyway (scaling the images would cost another product for the scale's
-    gradient, scaling the logits twice the elementwise work). ``mask``: ``(B, 2B)`` (or ``(B, B)``) false negatives, interleaved the same
-    way. Returns the loss and the logits.
+    concatenation); forward and backward are written out (:class:`_ContrastiveLoss`).
+    ``mask``: ``(B, 2B)`` (or ``(B, B)``) false negatives, interleaved the same way, removed
+    from both softmaxes. Returns the loss and a ``(B,)`` bool: which images rank their own
+    caption first.
     """
-    b = len(image)
-    stride = len(texts) // b
-    logits = image @ (log_scale.exp() * texts).T
-    if mask is not None:
-        logits = logits.masked_fill(mask, float("-inf"))
-    target = torch.arange(b, device=image.device)
-    loss = (F.cross_entropy(logits, target * stride) + F.cross_entropy(logits[:, ::stride].T, target)) / 2
-    return loss, logits
+    if len(texts) % len(image):
+        raise ValueError(f"{len(texts)} caption rows is not a multiple of {len(image)} image rows")
+    return _ContrastiveLoss.apply(image, texts, log_scale, mask)
 
 
 def hnb_loss(image: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, log_scale: torch.Tensor,
@@ -277,38 +355,42 @@ class LinearAlignment:
         best = (hist.val_binding[0], 0, weight.detach().clone(), float(log_scale.detach()))
         t0 = time.perf_counter()
         bar = progress_bar(steps * self.epochs, f"fitting LABCLIP map ({self.loss})", show=self.progress is not False)
-        # caption and swap side by side, so one gather per epoch and one product per step map both
-        texts = torch.cat([pos, neg], dim=1) if neg is not None else pos  # (N, 2D) or (N, D)
+        # Each step gathers its rows into buffers reused across steps (hot in cache, no fresh
+        # allocations), caption and swap interleaved [p0, n0, p1, n1, ...] so that one product
+        # maps both.
+        x_buf = torch.empty(bs, d, device=dev)
+        p_buf = torch.empty(bs, d, device=dev)
+        n_buf = torch.empty(bs, d, device=dev) if neg is not None else None
+        t_buf = torch.empty(bs, 2, d, device=dev) if neg is not None else None
         ids = torch.stack([pos_ids, neg_ids if neg is not None else pos_ids], 1).to(dev) if self.mask_duplicates else None
         for epoch in range(1, self.epochs + 1):
             perm = torch.randperm(n, generator=gen).to(dev)
-            xs, ts = img[perm], texts[perm]  # this epoch's order, sliced below
-            id_s = ids[perm] if ids is not None else None
             tot_loss = torch.zeros((), device=dev)
             hits = torch.zeros((), device=dev)
             for s in range(steps):
-                sl = slice(s * bs, (s + 1) * bs)
-                x = xs[sl]
-                nb = len(x)
+                rows = perm[s * bs : (s + 1) * bs]
+                nb = len(rows)
                 if nb < 2:  # a contrastive batch of one row has nothing to contrast
                     continue
+                x = torch.index_select(img, 0, rows, out=x_buf[:nb])
+                ts = torch.index_select(pos, 0, rows, out=p_buf[:nb])
+                if neg is not None:
+                    ts = torch.stack([ts, torch.index_select(neg, 0, rows, out=n_buf[:nb])], 1,
+                                     out=t_buf[:nb]).view(2 * nb, d)
                 mask = None
-                if id_s is not None:
-                    pi, ni = id_s[sl, 0], id_s[sl, 1]
+                if ids is not None:
+                    pi, ni = ids[rows, 0], ids[rows, 1]
                     mask = (pi[:, None] == pi[None, :]) & ~torch.eye(nb, dtype=torch.bool, device=dev)
                     if neg is not None:  # interleave: column 2j = positive j, 2j + 1 = negative j
                         mask = torch.stack([mask, pi[:, None] == ni[None, :]], dim=2).reshape(nb, 2 * nb)
-                if neg is not None:  # rows [p0, n0, p1, n1, ...] through the map in one product
-                    z = F.normalize(ts[sl].reshape(2 * nb, d) @ weight.T, dim=1)
-                else:
-                    z = F.normalize(ts[sl] @ weight.T, dim=1)
-                loss, logits = _interleaved_loss(x, z, log_scale, mask)
+                z = F.normalize(ts @ weight.T, dim=1)
+                loss, correct = _interleaved_loss(x, z, log_scale, mask)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 with torch.no_grad():
                     tot_loss += loss.detach() * nb
-                    hits += (logits.argmax(1) == torch.arange(nb, device=dev) * (len(z) // nb)).sum()
+                    hits += correct.sum()
                 bar.update()
             record(epoch, float(tot_loss) / n, float(hits) / n)
             if validation is not None and hist.val_binding[-1] > best[0]:

@@ -340,3 +340,59 @@ def test_training_step_loss_equals_the_paper_formulation():
     fp[0, 3] = fn[2, 4] = True
     mask = torch.stack([fp, fn], 2).reshape(6, 12)
     assert torch.allclose(_interleaved_loss(x, z, t, mask)[0], hnb_loss(x, p, q, t, fp, fn), atol=1e-6)
+
+
+def _reference_loss(x, z, t, mask=None):
+    """The loss through autograd's cross-entropies (what the written-out backward must match)."""
+    b, stride = len(x), len(z) // len(x)
+    logits = t.exp() * x @ z.T
+    if mask is not None:
+        logits = logits.masked_fill(mask, float("-inf"))
+    target = torch.arange(b)
+    return (F.cross_entropy(logits, target * stride) + F.cross_entropy(logits[:, ::stride].T, target)) / 2
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("log_scale, unit", [(0.7, False), (0.7, True), (5.3, True), (5.3, False)])
+def test_written_out_backward_equals_autograd(stride, masked, log_scale, unit):
+    """Both paths of the written-out softmax: shifted by the scale (small scales) and by the
+    maxima (scale 200 on unit vectors underflows; on raw vectors overflows)."""
+    from labclip_lib.alignment import _interleaved_loss
+
+    g = torch.Generator().manual_seed(3)
+    b, d = 7, 5
+    x = torch.randn(b, d, generator=g, dtype=torch.float64)
+    z = torch.randn(stride * b, d, generator=g, dtype=torch.float64)
+    if unit:
+        x, z = F.normalize(x, dim=1), F.normalize(z, dim=1)
+    x, z = x.requires_grad_(), z.requires_grad_()
+    t = torch.tensor(log_scale, dtype=torch.float64, requires_grad=True)
+    mask = None
+    if masked:
+        mask = torch.zeros(b, stride * b, dtype=torch.bool)
+        mask[0, stride * 3] = mask[4, stride * 1] = mask[2, stride * 5 + stride - 1] = True
+    ours = _interleaved_loss(x, z, t, mask)[0]
+    grads = torch.autograd.grad(ours, (x, z, t))
+    ref = _reference_loss(x, z, t, mask)
+    ref_grads = torch.autograd.grad(ref, (x, z, t))
+    assert torch.allclose(ours, ref, atol=1e-12)
+    for a, r in zip(grads, ref_grads):
+        assert torch.allclose(a, r, atol=1e-10)
+    # the rank-1 flags: own caption first in its row
+    _, correct = _interleaved_loss(x, z, t, mask)
+    logits = (t.exp() * x @ z.T).detach()
+    if mask is not None:
+        logits = logits.masked_fill(mask, float("-inf"))
+    assert torch.equal(correct, logits.argmax(1) == torch.arange(b) * stride)
+
+
+def test_second_backward_is_refused():
+    from labclip_lib.alignment import _interleaved_loss
+
+    x = torch.randn(4, 3)
+    z = torch.randn(8, 3, requires_grad=True)
+    loss = _interleaved_loss(x, z, torch.tensor(0.0))[0]
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="single backward"):
+        loss.backward()
