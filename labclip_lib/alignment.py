@@ -586,6 +586,8 @@ class AlignedModel:
         self.preprocess_config = getattr(model, "preprocess_config", None)
         digest = hashlib.sha256(alignment.weight_.numpy().tobytes()).hexdigest()[:16]
         self.fingerprint = f"{getattr(model, 'fingerprint', self.name)}+map:{digest}"
+        # the map leaves images alone: image embeddings are the base model's (and share its cache)
+        self.image_fingerprint = getattr(model, "image_fingerprint", None) or getattr(model, "fingerprint", None)
 
     def __repr__(self) -> str:
         return f"AlignedModel({self.model!r}, D={self.dim})"
@@ -620,7 +622,7 @@ def finetune_organism(model, data, *, loss: str = "hnb", epochs: int = 2, lr: fl
     plain SGD in fp16 for 50 epochs on a GPU; we train in fp32 for ``epochs`` passes, CPU-sized).
     """
     from .geometry import pair_embeddings
-    from .organisms import OrganismModel, _to_pixels
+    from .organisms import OrganismModel, _to_pixels, weights_digest
 
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
@@ -647,8 +649,9 @@ def finetune_organism(model, data, *, loss: str = "hnb", epochs: int = 2, lr: fl
     hist = {"epoch": [], "loss": [], "val_binding": []}
 
     def current() -> AlignedModel:
-        m = OrganismModel(copy.deepcopy(net).eval(), model.config, model.tokenizer.vocabulary,
-                          fingerprint=f"{model.fingerprint}+ft", device=model.device)
+        snapshot = copy.deepcopy(net).eval()
+        m = OrganismModel(snapshot, model.config, model.tokenizer.vocabulary,
+                          fingerprint=f"{model.fingerprint}+ft@{weights_digest(snapshot)}", device=model.device)
         a = LinearAlignment(loss=loss, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed)
         a._set(weight.detach(), float(log_scale.detach()))
         return AlignedModel(m, a, name=f"{model.name} fine-tuned")

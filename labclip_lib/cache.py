@@ -26,7 +26,7 @@ import torch
 from .runtime import cache_dir
 
 __all__ = ["key_hash", "fingerprint_strings", "fingerprint_array", "compute_or_load", "cached_encode_images",
-           "cached_encode_texts", "write_directory", "read_directory", "compute_or_load_json"]
+           "cached_encode_texts", "write_directory", "read_directory", "compute_or_load_json", "image_embeddings", "tensors_digest"]
 
 
 def write_directory(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -96,12 +96,13 @@ def fingerprint_array(x) -> str:
     return f"arr:{h.hexdigest()}"
 
 
-def _tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 of named tensors (names, shapes, dtypes and bytes; order-independent)."""
     h = hashlib.sha256()
     for name in sorted(tensors):
         t = tensors[name].contiguous()
         h.update(name.encode() + str(tuple(t.shape)).encode() + str(t.dtype).encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
 
 
@@ -118,7 +119,7 @@ def _load(path: Path, key: dict):
         return None
     if meta.get("key") != _canonical(key):
         return None  # a different key with the same hash: treat as a miss
-    if meta.get("sha256") != _tensor_digest(tensors):
+    if meta.get("sha256") != tensors_digest(tensors):
         warnings.warn(f"cache entry {path.name} fails its checksum (corrupt); recomputing", stacklevel=3)
         return None
     return tensors["value"] if meta.get("kind") == "tensor" else tensors
@@ -147,7 +148,7 @@ def compute_or_load(key: dict, compute: Callable[[], torch.Tensor | dict[str, to
     if not tensors or not all(isinstance(t, torch.Tensor) for t in tensors.values()):
         raise TypeError("compute() must return a tensor or a non-empty dict of tensors")
     tensors = {k: t.detach().cpu().contiguous() for k, t in tensors.items()}
-    meta = {"key": _canonical(key), "sha256": _tensor_digest(tensors),
+    meta = {"key": _canonical(key), "sha256": tensors_digest(tensors),
             "kind": "tensor" if isinstance(value, torch.Tensor) else "dict"}
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=folder)
     os.close(fd)
@@ -224,3 +225,23 @@ def cached_encode_texts(model, captions: Sequence[str], *, normalize: bool = Tru
     return compute_or_load(_model_key(model, "texts", fingerprint_strings(captions), normalize),
                            lambda: model.encode_texts(captions, normalize=normalize, **kwargs),
                            directory=directory, name="txt")
+
+
+def image_embeddings(model, data, *, directory: str | Path | None = None) -> torch.Tensor:
+    """All of ``data.images`` embedded by ``model``: ``(N, D)``, normalised.
+
+    Every chapter embeds the same scenes with the same models; when the model has a
+    fingerprint (``image_fingerprint``, else ``fingerprint``: an aligned model shares its base
+    model's images) and the data a ``key`` (:func:`~labclip_lib.organisms.build_data` sets it),
+    the result is cached on disk, so each (model, data) pair is embedded once. Otherwise it is
+    computed. Index the result for a split: ``image_embeddings(model, data)[idx]``.
+    """
+    from . import __version__
+
+    fp = getattr(model, "image_fingerprint", None) or getattr(model, "fingerprint", None)
+    data_key = getattr(data, "key", "")
+    if not fp or not data_key:
+        return model.encode_images(data.images)
+    key = {"what": "all images", "model_fingerprint": fp, "preprocess": getattr(model, "preprocess_config", None),
+           "image_size": getattr(model, "image_size", None), "data": data_key, "labclip_lib": __version__}
+    return compute_or_load(key, lambda: model.encode_images(data.images), directory=directory, name="img")

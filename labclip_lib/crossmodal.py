@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .cache import image_embeddings
 from .captions import CaptionSpec, describe_all, swap_negatives
 from .metrics import binding_accuracy, check_embeddings, pair_scores
 from .scenes import COLORS, SHAPES, Scene
@@ -151,7 +152,7 @@ def crossmodal_report(model, data, part: str = "test", caption_set: PairCaptionS
     idx = [int(i) for i in data.split[part]]
     if not idx:
         raise ValueError(f"the {part!r} split is empty")
-    img = model.encode_images(data.images[idx])
+    img = image_embeddings(model, data)[idx]
     pairs = [k for k, i in enumerate(idx) if data.eval_negatives[i] is not None]
     pos = model.encode_texts([data.eval_captions[idx[k]].text for k in pairs])
     neg = model.encode_texts([data.eval_negatives[idx[k]].text for k in pairs])

@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .cache import image_embeddings
 from .metrics import binding_accuracy, check_embeddings, pair_scores
 from .probes import ProbeResult
 from .scenes import COLORS
@@ -33,7 +34,7 @@ def pair_embeddings(model, data, part: str = "test") -> dict:
     idx = [int(i) for i in data.split[part] if data.eval_negatives[i] is not None]
     if not idx:
         raise ValueError(f"no scene of the {part!r} split has a swap negative")
-    return {"image": model.encode_images(data.images[idx]),
+    return {"image": image_embeddings(model, data)[idx],
             "caption": model.encode_texts([data.eval_captions[i].text for i in idx]),
             "swap": model.encode_texts([data.eval_negatives[i].text for i in idx]), "index": idx}
 

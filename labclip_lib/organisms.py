@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cache import read_directory, write_directory
+from .cache import read_directory, tensors_digest, write_directory
 from .captions import Caption, CaptionSpec, describe_all, swap_negatives
 from .render import render
 from .runtime import cache_dir, get_device, progress_bar
@@ -48,6 +48,7 @@ __all__ = [
     "organism_history",
     "architecture_table",
     "example_captions",
+    "weights_digest",
 ]
 
 ORGANISM_FILE = "labclip_organism.json"
@@ -232,6 +233,7 @@ class OrganismData:
     train_negatives: list[str | None]  # its swap negative (for NegCLIP-style hard negatives)
     eval_captions: list[Caption]  # complete template caption of every scene
     eval_negatives: list[Caption | None]  # and its attribute-swapped negative
+    key: str = ""  # names this data (hash of its config fields and of the code that makes it); keys embedding caches
 
 
 def _mixture_captions(scenes: Sequence[Scene], config: OrganismConfig) -> list[Caption]:
@@ -285,22 +287,24 @@ def build_data(config: OrganismConfig, cache: bool = True) -> OrganismData:
     captions are kept under the cache directory, so the chapters that need the same data again
     read it in a second or two instead of re-rendering it; the result is the same either way.
     """
-    from .cache import compute_or_load_json
+    from .cache import compute_or_load_json, key_hash
     from .scenesets import code_fingerprint, rendered_scenes
 
     scenes, images = rendered_scenes(config.n_scenes, list(config.n_objects), config.seed, config.resolution,
                                      cache=cache)
     split = split_by_combination(scenes, val=config.val, test=config.test, seed=config.seed)
+    d = config.to_dict()
+    key = {"what": "organism captions", "code": code_fingerprint("scenes", "render", "captions", "organisms", "splits"),
+           **{k: d[k] for k in ("n_scenes", "n_objects", "resolution", "captions", "shuffle_words", "val", "test",
+                                "seed")}}
     if cache:
-        d = config.to_dict()
-        key = {"what": "organism captions", "code": code_fingerprint("scenes", "render", "captions", "organisms"),
-               **{k: d[k] for k in ("n_scenes", "n_objects", "resolution", "captions", "shuffle_words", "seed")}}
         rec = compute_or_load_json(key, lambda: _caption_records(config, scenes), directory=cache_dir("captions"),
                                    name=config.name)
     else:
         rec = _caption_records(config, scenes)
     return OrganismData(scenes, split, images, rec["texts"], rec["negatives"],
-                        [_caption(r) for r in rec["eval"]], [_caption(r) for r in rec["eval_negatives"]])
+                        [_caption(r) for r in rec["eval"]], [_caption(r) for r in rec["eval_negatives"]],
+                        key=f"{config.name}-{key_hash(key)[:24]}")
 
 
 def _embed(model: DualEncoder, tok: WordTokenizer, images: torch.Tensor | None, texts: Sequence[str] | None,
@@ -480,6 +484,11 @@ def get_organism(config: OrganismConfig | str, directory: str | Path | None = No
     return path
 
 
+def weights_digest(network: nn.Module) -> str:
+    """sha256 (16 hex digits) of a network's parameters and buffers: changes whenever its outputs could."""
+    return tensors_digest({k: t.detach().cpu() for k, t in network.state_dict().items()})[:16]
+
+
 class OrganismModel:
     """A trained organism behind the same interface as a pretrained CLIP (see ``load_model``).
 
@@ -498,7 +507,7 @@ class OrganismModel:
         self.name = f"organism:{config.name}"
         self.dim = config.embed_dim
         self.image_size = config.resolution
-        self.fingerprint = fingerprint or f"{self.name}:{config.key}"
+        self.fingerprint = fingerprint or f"{self.name}@{weights_digest(network)}"
         self.preprocess_config = {"resolution": config.resolution, "scale": "x/255", "mean": 0.5, "std": 0.25}
 
     @classmethod

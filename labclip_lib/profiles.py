@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .cache import image_embeddings
 from .metrics import binding_accuracy
 from .probes import bag_of_words_ceiling, object_color_labels, probe_object_colors
 from .scenes import SHAPES
@@ -33,7 +34,7 @@ def binding_profile(model, data, part: str = "val", seed: int = 0) -> dict[str, 
     idx = [i for i in data.split[part] if data.eval_negatives[i] is not None]
     if not idx:
         raise ValueError(f"no scene of the {part!r} split has a swap negative")
-    img = model.encode_images(data.images)
+    img = image_embeddings(model, data)
     pos = model.encode_texts([c.text for c in data.eval_captions])
     neg = model.encode_texts([data.eval_negatives[i].text for i in idx])
     out = {"binding": binding_accuracy(img[idx], pos[idx], neg)}

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .cache import image_embeddings
 from .captions import CaptionSpec, describe_all
 from .probes import ProbeResult, probe_object_colors
 from .scenes import COLORS, SIZES, Scene
@@ -63,7 +64,7 @@ def modality_probes(model, data, seed: int = 0, multi: bool = False) -> dict[str
     Returns ``{"image": [ProbeResult per shape], "text": [...]}``.
     """
     d = _as_probe_data(data)
-    emb = {"image": model.encode_images(d.images), "text": model.encode_texts(d.captions)}
+    emb = {"image": image_embeddings(model, data), "text": model.encode_texts(d.captions)}
     return {m: probe_object_colors(emb[m], d.scenes, d.split, seed=seed, multi=multi) for m in MODALITIES}
 
 

@@ -75,3 +75,37 @@ def test_build_data_from_cache_equals_fresh():
         assert all((getattr(got.split, p) == getattr(fresh.split, p)).all() for p in ("train", "val", "test"))
     other = build_data(OrganismConfig(name="cache-test", n_scenes=300, seed=4))  # no word shuffle
     assert other.train_texts != fresh.train_texts and other.scenes == fresh.scenes
+
+
+def test_image_embeddings_cached_per_model_and_data(tmp_path):
+    import copy
+
+    from labclip_lib.alignment import AlignedModel, LinearAlignment
+    from labclip_lib.cache import image_embeddings
+    from labclip_lib.organisms import OrganismModel
+
+    config = OrganismConfig(name="emb-test", n_scenes=200, seed=5, embed_dim=16)
+    data = build_data(config)
+    assert data.key.startswith("emb-test-") and data.key == build_data(config).key
+    assert build_data(OrganismConfig(name="emb-test", n_scenes=200, seed=6, embed_dim=16)).key != data.key
+    model = OrganismModel.untrained(config, seed=1)
+    direct = model.encode_images(data.images)
+    first = image_embeddings(model, data, directory=tmp_path)
+    assert torch.allclose(first, direct, atol=1e-6) and len(list(tmp_path.iterdir())) == 1
+    assert torch.equal(image_embeddings(model, data, directory=tmp_path), first)  # a hit
+    # another model (same config, other weights) never gets these embeddings
+    net = copy.deepcopy(model.network)
+    with torch.no_grad():
+        net.image.head[-1].bias.add_(1.0)
+    other = OrganismModel(net, config)
+    assert other.fingerprint != OrganismModel(copy.deepcopy(model.network), config).fingerprint
+    assert not torch.allclose(image_embeddings(other, data, directory=tmp_path), first)
+    # an aligned model's images are its base model's: same entry, no new file
+    n_files = len(list(tmp_path.iterdir()))
+    aligned = AlignedModel(model, LinearAlignment.identity(16))
+    assert torch.equal(image_embeddings(aligned, data, directory=tmp_path), first)
+    assert len(list(tmp_path.iterdir())) == n_files
+    # data without a key (or a model without a fingerprint) is embedded directly, never cached
+    data.key = ""
+    assert torch.allclose(image_embeddings(model, data, directory=tmp_path), direct, atol=1e-6)
+    assert len(list(tmp_path.iterdir())) == n_files
