@@ -23,7 +23,7 @@ from .scenes import COLORS, SHAPES, Scene
 from .splits import Split
 
 __all__ = ["LinearProbe", "object_color_labels", "object_color_sets", "bag_of_words_ceiling",
-           "set_bag_of_words_ceiling", "ProbeResult", "probe_object_colors"]
+           "set_bag_of_words_ceiling", "ProbeResult", "probe_object_colors", "probe_object_colors_many"]
 
 DEFAULT_CS = (0.01, 0.1, 1.0, 10.0)
 
@@ -273,18 +273,39 @@ class ProbeResult:
     test_pred: list
 
 
-def probe_object_colors(emb: torch.Tensor, scenes: Sequence[Scene], split: Split,
-                        shapes: Sequence[str] = SHAPES, seed: int = 0, multi: bool = False) -> list[ProbeResult]:
-    """Per-shape colour probes on ``emb`` ``(N, D)`` (one row per scene), scored per split.
+def _fit_shape_probe(x: np.ndarray, labels: list, pick: dict[str, np.ndarray], multi: bool, seed: int):
+    """One shape's probe on its rows ``x``: returns ``(probe, test predictions, test accuracy)``.
+    A module-level function, so that worker processes can run it."""
+    lab = {k: [labels[j] for j in pick[k]] for k in pick}
+    if multi:  # soft targets as weighted rows
+        rows = [(j, c, 1.0 / len(labels[j])) for j in pick["train"] for c in labels[j]]
+        xt = x[[r[0] for r in rows]]
+        probe = LinearProbe(seed=seed).fit(xt, [r[1] for r in rows], x[pick["val"]], lab["val"],
+                                           sample_weight=np.array([r[2] for r in rows]))
+        probe.train_score_ = probe.score_sets(x[pick["train"]], lab["train"])
+        pred = probe.predict_sets(x[pick["test"]], [len(t) for t in lab["test"]])
+        test = float(np.mean([p == t for p, t in zip(pred, lab["test"])]))
+    else:
+        probe = LinearProbe(seed=seed).fit(x[pick["train"]], lab["train"], x[pick["val"]], lab["val"])
+        pred = [int(v) for v in probe.predict(x[pick["test"]])]
+        test = float(np.mean(np.array(pred) == np.array(lab["test"])))
+    return probe, pred, test
 
-    ``multi=False``: scenes where the shape occurs once, 8-way accuracy (chance 1/8).
-    ``multi=True``: scenes where it occurs at least once, label = set of its colours, trained
-    with the set as a uniform soft target and scored by exact-set match of the top-``k``.
-    """
-    emb = check_embeddings("embeddings", emb)
-    if len(emb) != len(scenes):
-        raise ValueError(f"got {len(emb)} embeddings for {len(scenes)} scenes")
-    out = []
+
+def probe_object_colors_many(embs: Sequence[torch.Tensor], scenes: Sequence[Scene], split: Split,
+                             shapes: Sequence[str] = SHAPES, seed: int = 0, multi: bool = False,
+                             n_jobs: int | None = None) -> list[list[ProbeResult]]:
+    """:func:`probe_object_colors` for several embeddings of the same scenes (e.g. image and
+    text), all probes fitted in parallel (``n_jobs`` processes, see
+    :func:`~labclip_lib.runtime.parallel_map`): each probe runs on one core, so two cores fit
+    two at a time. Same results as one by one."""
+    from .runtime import parallel_map
+
+    embs = [check_embeddings("embeddings", e) for e in embs]
+    for e in embs:
+        if len(e) != len(scenes):
+            raise ValueError(f"got {len(e)} embeddings for {len(scenes)} scenes")
+    prepared, tasks = [], []
     for shape in shapes:
         if multi:
             idx, labels = object_color_sets(scenes, shape)
@@ -295,24 +316,29 @@ def probe_object_colors(emb: torch.Tensor, scenes: Sequence[Scene], split: Split
         for k, m in where.items():
             if not m.any():
                 raise ValueError(f"the {k} split has no scene with {'a' if multi else 'exactly one'} {shape}")
-        x = emb[idx].numpy()
         pick = {k: np.flatnonzero(m) for k, m in where.items()}
-        lab = {k: [labels[j] for j in pick[k]] for k in pick}
-        if multi:  # soft targets as weighted rows
-            rows = [(j, c, 1.0 / len(labels[j])) for j in pick["train"] for c in labels[j]]
-            xt = x[[r[0] for r in rows]]
-            probe = LinearProbe(seed=seed).fit(xt, [r[1] for r in rows], x[pick["val"]], lab["val"],
-                                               sample_weight=np.array([r[2] for r in rows]))
-            probe.train_score_ = probe.score_sets(x[pick["train"]], lab["train"])
-            pred = probe.predict_sets(x[pick["test"]], [len(t) for t in lab["test"]])
-            test = float(np.mean([p == t for p, t in zip(pred, lab["test"])]))
-            test_scenes = [scenes[i] for i in idx[where["test"]]]
-            ceiling = set_bag_of_words_ceiling(test_scenes, shape, seed=seed)
-        else:
-            probe = LinearProbe(seed=seed).fit(x[pick["train"]], lab["train"], x[pick["val"]], lab["val"])
-            pred = [int(v) for v in probe.predict(x[pick["test"]])]
-            test = float(np.mean(np.array(pred) == np.array(lab["test"])))
-            ceiling = bag_of_words_ceiling([scenes[i] for i in idx[where["test"]]], shape)
-        out.append(ProbeResult(shape, probe.train_score_, probe.val_score_, test, ceiling, len(pick["test"]),
-                               probe, idx[where["test"]], lab["test"], pred))
+        test_scenes = [scenes[i] for i in idx[where["test"]]]
+        ceiling = (set_bag_of_words_ceiling(test_scenes, shape, seed=seed) if multi
+                   else bag_of_words_ceiling(test_scenes, shape))
+        prepared.append((shape, idx[where["test"]], [labels[j] for j in pick["test"]], ceiling, len(pick["test"])))
+        tasks += [(e[idx].numpy(), labels, pick, multi, seed) for e in embs]
+    fits = parallel_map(_fit_shape_probe, tasks, n_jobs=n_jobs)
+    out: list[list[ProbeResult]] = [[] for _ in embs]
+    for k, (shape, test_index, test_true, ceiling, n_test) in enumerate(prepared):
+        for m in range(len(embs)):
+            probe, pred, test = fits[k * len(embs) + m]
+            out[m].append(ProbeResult(shape, probe.train_score_, probe.val_score_, test, ceiling, n_test, probe,
+                                      test_index, test_true, pred))
     return out
+
+
+def probe_object_colors(emb: torch.Tensor, scenes: Sequence[Scene], split: Split,
+                        shapes: Sequence[str] = SHAPES, seed: int = 0, multi: bool = False) -> list[ProbeResult]:
+    """Per-shape colour probes on ``emb`` ``(N, D)`` (one row per scene), scored per split.
+
+    ``multi=False``: scenes where the shape occurs once, 8-way accuracy (chance 1/8).
+    ``multi=True``: scenes where it occurs at least once, label = set of its colours, trained
+    with the set as a uniform soft target and scored by exact-set match of the top-``k``.
+    The shapes' probes are fitted in parallel (:func:`probe_object_colors_many`).
+    """
+    return probe_object_colors_many([emb], scenes, split, shapes, seed=seed, multi=multi)[0]

@@ -12,7 +12,7 @@ import torch
 
 from .cache import image_embeddings
 from .metrics import binding_accuracy
-from .probes import bag_of_words_ceiling, object_color_labels, probe_object_colors
+from .probes import bag_of_words_ceiling, object_color_labels, probe_object_colors_many
 from .scenes import SHAPES
 
 __all__ = ["binding_profile"]
@@ -38,8 +38,8 @@ def binding_profile(model, data, part: str = "val", seed: int = 0) -> dict[str, 
     pos = model.encode_texts([c.text for c in data.eval_captions])
     neg = model.encode_texts([data.eval_negatives[i].text for i in idx])
     out = {"binding": binding_accuracy(img[idx], pos[idx], neg)}
-    for name, emb in (("image probe", img), ("text probe", pos)):
-        res = probe_object_colors(emb, data.scenes, data.split, seed=seed)
+    both = probe_object_colors_many([img, pos], data.scenes, data.split, seed=seed)
+    for name, res in zip(("image probe", "text probe"), both):
         out[name] = float(np.mean([getattr(r, part) for r in res]))
     part_scenes = [data.scenes[i] for i in data.split[part]]
     out["ceiling"] = float(np.mean([bag_of_words_ceiling(part_scenes, s) for s in SHAPES

@@ -9,12 +9,12 @@ import contextlib
 import os
 import random
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
-__all__ = ["get_device", "autocast", "seed_everything", "cache_dir", "rng", "progress_bar", "torch_threads"]
+__all__ = ["get_device", "autocast", "seed_everything", "cache_dir", "rng", "progress_bar", "torch_threads", "parallel_map"]
 
 
 def get_device(device: str | torch.device | None = None) -> torch.device:
@@ -112,3 +112,25 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def parallel_map(fn, tasks: Sequence[tuple], n_jobs: int | None = None) -> list:
+    """``[fn(*task) for task in tasks]``, in up to ``n_jobs`` worker processes.
+
+    For independent single-threaded jobs (linear probes: each runs on one core). ``n_jobs``
+    defaults to ``$LABCLIP_JOBS`` or the number of usable cores; with one job (or one task)
+    everything runs in this process. Results come back in order and equal the serial ones;
+    ``fn`` must be a module-level function. Workers (joblib's loky) are reused between calls.
+    """
+    tasks = list(tasks)
+    if n_jobs is None:
+        env = os.environ.get("LABCLIP_JOBS", "").strip()
+        n_jobs = int(env) if env else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if n_jobs < 1:
+        raise ValueError(f"n_jobs must be at least 1, got {n_jobs}")
+    n_jobs = min(n_jobs, len(tasks))
+    if n_jobs <= 1:
+        return [fn(*t) for t in tasks]
+    from joblib import Parallel, delayed
+
+    return Parallel(n_jobs=n_jobs, backend="loky")(delayed(fn)(*t) for t in tasks)

@@ -16,7 +16,7 @@ import torch
 
 from .cache import image_embeddings
 from .captions import CaptionSpec, describe_all
-from .probes import ProbeResult, probe_object_colors
+from .probes import ProbeResult, probe_object_colors_many
 from .scenes import COLORS, SIZES, Scene
 from .scenesets import rendered_scenes
 from .splits import Split, split_by_combination
@@ -65,7 +65,8 @@ def modality_probes(model, data, seed: int = 0, multi: bool = False) -> dict[str
     """
     d = _as_probe_data(data)
     emb = {"image": image_embeddings(model, data), "text": model.encode_texts(d.captions)}
-    return {m: probe_object_colors(emb[m], d.scenes, d.split, seed=seed, multi=multi) for m in MODALITIES}
+    res = probe_object_colors_many([emb[m] for m in MODALITIES], d.scenes, d.split, seed=seed, multi=multi)
+    return dict(zip(MODALITIES, res))
 
 
 def probe_rows(results: dict[str, list[ProbeResult]], **labels) -> list[dict]:

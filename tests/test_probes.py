@@ -157,3 +157,31 @@ def test_conjunctive_search_data_and_a_bag_of_words_at_chance():
     assert rows[0]["probe"] < 0.3  # constant images: nothing to find (24 classes)
     with pytest.raises(ValueError, match="at least 3 objects"):
         conjunctive_data(2, 60, 32)
+
+
+@pytest.mark.parametrize("multi", [False, True])
+def test_parallel_probes_equal_serial_ones(four, multi):
+    from labclip_lib.probes import probe_object_colors_many
+
+    scenes, split = four
+    embs = [bound_embedding(scenes), bag_embedding(scenes)]
+    serial = probe_object_colors_many(embs, scenes, split, multi=multi, n_jobs=1)
+    parallel = probe_object_colors_many(embs, scenes, split, multi=multi, n_jobs=2)
+    assert [len(r) for r in parallel] == [len(SHAPES), len(SHAPES)]
+    for s_list, p_list in zip(serial, parallel):
+        for s, p in zip(s_list, p_list):
+            assert (s.shape, s.train, s.val, s.test, s.ceiling, s.test_pred) == (p.shape, p.train, p.val, p.test,
+                                                                                  p.ceiling, p.test_pred)
+            assert np.array_equal(s.probe.coef_, p.probe.coef_)
+    # the order of the results follows the embeddings: the bound one is read, the bag is not
+    assert np.mean([r.test for r in parallel[0]]) > np.mean([r.test for r in parallel[1]]) + 0.2
+
+
+def test_parallel_map_order_and_bad_jobs(monkeypatch):
+    from labclip_lib.runtime import parallel_map
+
+    assert parallel_map(divmod, [(7, 2), (9, 4), (1, 1)], n_jobs=2) == [(3, 1), (2, 1), (1, 0)]
+    monkeypatch.setenv("LABCLIP_JOBS", "1")
+    assert parallel_map(pow, [(2, 3)]) == [8]
+    with pytest.raises(ValueError, match="n_jobs"):
+        parallel_map(pow, [(2, 3)], n_jobs=0)
