@@ -89,6 +89,7 @@ class _ContrastiveLoss(torch.autograd.Function):
     """
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)  # softmaxes in fp32 under autocast
     def forward(ctx, image, texts, log_scale, mask):
         b = image.shape[0]
         stride = texts.shape[0] // b
@@ -103,6 +104,7 @@ class _ContrastiveLoss(torch.autograd.Function):
         return loss, correct
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss, _):
         if ctx.softmaxes is None:

@@ -24,9 +24,8 @@ from torch import nn
 
 from .cache import read_directory, tensors_digest, write_directory
 from .captions import Caption, CaptionSpec, describe_all, swap_negatives
-from .render import render
 from .runtime import cache_dir, get_device, progress_bar
-from .scenes import COLORS, SHAPES, Scene, sample_scenes
+from .scenes import COLORS, SHAPES, Scene
 from .splits import Split, split_by_combination
 
 __all__ = [
