@@ -35,7 +35,7 @@ from .runtime import get_device, progress_bar, torch_threads
 
 __all__ = ["hnb_loss", "sb_loss", "duplicate_ids", "LinearAlignment", "AlignedModel", "map_statistics",
            "fit_alignment", "alignment_effects",
-           "finetune_organism", "FinetuneResult", "ALIGNMENT_FORMAT"]
+           "finetune_organism", "FinetuneResult", "ALIGNMENT_FORMAT", "METHODS", "binding_by_method", "before_after"]
 
 ALIGNMENT_FORMAT = "labclip-alignment/1"
 WEIGHTS_FILE = "alignment.safetensors"
@@ -550,6 +550,45 @@ def fit_alignment(emb: dict, loss: str = "hnb", metadata: dict | None = None, **
         raise ValueError("emb needs a 'train' part")
     val = _triplet(emb["val"]) if "val" in emb else None
     return LinearAlignment(loss, **kwargs).fit(*_triplet(emb["train"]), validation=val, metadata=metadata)
+
+
+#: The methods compared in chapter 6, in table order.
+METHODS = ("before (cosine)", "LABCLIP (HNB)", "SB ablation", "fine-tuned (FT)")
+
+
+def binding_by_method(emb: dict, maps: dict, finetuned: dict | None = None, data: dict | None = None,
+                      part: str = "test") -> list[dict]:
+    """Binding accuracy on split ``part`` of every organism and seed under each of :data:`METHODS`.
+
+    ``emb``: ``{(name, seed): {part: pair embeddings}}`` (:func:`~labclip_lib.geometry.pair_embeddings`);
+    ``maps``: ``{(name, seed, "hnb" | "sb"): LinearAlignment}`` (missing ones are skipped);
+    ``finetuned``: ``{(name, seed): FinetuneResult}`` with ``data``: ``{seed: OrganismData}``
+    (its scenes are re-embedded by the fine-tuned model). Returns rows
+    ``{"organism", "seed", "method", "binding"}``.
+    """
+    from .geometry import pair_embeddings
+
+    if finetuned and data is None:
+        raise ValueError("scoring fine-tuned models needs data={seed: OrganismData}")
+    rows = []
+    for (name, seed), e in emb.items():
+        if part not in e:
+            raise ValueError(f"embeddings of {name!r} seed {seed} have no {part!r} part")
+        scores = {METHODS[0]: binding_accuracy(*_triplet(e[part]))}
+        for loss, method in (("hnb", METHODS[1]), ("sb", METHODS[2])):
+            if (name, seed, loss) in maps:
+                scores[method] = maps[name, seed, loss].score(*_triplet(e[part]))
+        rows += [{"organism": name, "seed": seed, "method": m, "binding": b} for m, b in scores.items()]
+    for (name, seed), ft in (finetuned or {}).items():
+        b = binding_accuracy(*_triplet(pair_embeddings(ft.model, data[seed], part)))
+        rows.append({"organism": name, "seed": seed, "method": METHODS[3], "binding": b})
+    return rows
+
+
+def before_after(model, alignment: "LinearAlignment") -> dict:
+    """``{"before (cosine)": model, "LABCLIP (HNB)": AlignedModel(model, alignment)}``: the two
+    versions of a model that chapter 6's generalisation tests compare."""
+    return {METHODS[0]: model, METHODS[1]: AlignedModel(model, alignment)}
 
 
 def alignment_effects(alignment: LinearAlignment, image: torch.Tensor, caption: torch.Tensor,

@@ -396,3 +396,29 @@ def test_second_backward_is_refused():
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="single backward"):
         loss.backward()
+
+
+def test_binding_by_method_rows_and_before_after(data, hnb):
+    from labclip_lib.alignment import METHODS, before_after, binding_by_method
+
+    train, val, test = data
+    emb = {("planted", 0): {name: dict(zip(("image", "caption", "swap"), part))
+                            for name, part in zip(("train", "val", "test"), data)}}
+    rows = binding_by_method(emb, {("planted", 0, "hnb"): hnb})  # no SB map: that method is skipped
+    assert [r["method"] for r in rows] == list(METHODS[:2])
+    assert rows[0]["binding"] == binding_accuracy(*test) and rows[1]["binding"] == hnb.score(*test)
+    assert all(r["organism"] == "planted" and r["seed"] == 0 for r in rows)
+    with pytest.raises(ValueError, match="no 'val2' part"):
+        binding_by_method(emb, {}, part="val2")
+    with pytest.raises(ValueError, match="needs data"):
+        binding_by_method(emb, {}, finetuned={("planted", 0): None})
+
+    class Encoder:  # a stand-in model: captions -> fixed embeddings
+        dim = D
+
+        def encode_texts(self, captions, **kwargs):
+            return test[1][: len(captions)]
+
+    variants = before_after(Encoder(), hnb)
+    assert list(variants) == list(METHODS[:2])
+    assert torch.allclose(variants[METHODS[1]].encode_texts(["a"] * 3), hnb.transform(test[1][:3]))
