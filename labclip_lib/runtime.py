@@ -125,6 +125,8 @@ def parallel_map(fn, tasks: Sequence[tuple], n_jobs: int | None = None) -> list:
     tasks = list(tasks)
     if n_jobs is None:
         env = os.environ.get("LABCLIP_JOBS", "").strip()
+        if env and not env.isdigit():
+            raise ValueError(f"LABCLIP_JOBS must be a positive integer, got {env!r}")
         n_jobs = int(env) if env else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if n_jobs < 1:
         raise ValueError(f"n_jobs must be at least 1, got {n_jobs}")

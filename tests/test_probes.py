@@ -185,3 +185,6 @@ def test_parallel_map_order_and_bad_jobs(monkeypatch):
     assert parallel_map(pow, [(2, 3)]) == [8]
     with pytest.raises(ValueError, match="n_jobs"):
         parallel_map(pow, [(2, 3)], n_jobs=0)
+    monkeypatch.setenv("LABCLIP_JOBS", "two")
+    with pytest.raises(ValueError, match="LABCLIP_JOBS"):
+        parallel_map(pow, [(2, 3)])
