@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .cache import read_directory, write_directory
+from .cache import read_directory, save_directory
 from .metrics import binding_accuracy, check_embeddings
 from .runtime import get_device, progress_bar, torch_threads
 
@@ -439,16 +438,10 @@ class LinearAlignment:
     def save(self, path: str | Path) -> Path:
         """Write a directory with ``alignment.safetensors`` (``A`` and ``t``) and ``alignment.json``
         (model id, D, loss, training data, curves); atomic (temporary directory + rename)."""
-        from safetensors.torch import save_file
-
         self._fitted()
-
-        def write(tmp: Path) -> None:
-            save_file({"weight": self.weight_, "log_scale": torch.tensor([self.log_scale_])}, str(tmp / WEIGHTS_FILE))
-            meta = {**self._meta(), "weights_sha256": hashlib.sha256((tmp / WEIGHTS_FILE).read_bytes()).hexdigest()}
-            (tmp / META_FILE).write_text(json.dumps(meta, indent=1, default=float))
-
-        return write_directory(path, write)
+        return save_directory(path, META_FILE, WEIGHTS_FILE,
+                              {"weight": self.weight_, "log_scale": torch.tensor([self.log_scale_])}, self._meta(),
+                              indent=1, default=float)
 
     @classmethod
     def load(cls, path: str | Path, dim: int | None = None) -> "LinearAlignment":

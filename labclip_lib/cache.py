@@ -26,7 +26,7 @@ import torch
 from .runtime import cache_dir
 
 __all__ = ["key_hash", "fingerprint_strings", "fingerprint_array", "compute_or_load", "cached_encode_images",
-           "cached_encode_texts", "write_directory", "read_directory", "compute_or_load_json", "image_embeddings", "tensors_digest"]
+           "cached_encode_texts", "write_directory", "save_directory", "read_directory", "compute_or_load_json", "image_embeddings", "tensors_digest"]
 
 
 def write_directory(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -46,6 +46,21 @@ def write_directory(path: str | Path, write: Callable[[Path], None]) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def save_directory(path: str | Path, meta_name: str, weights_name: str, tensors: dict[str, torch.Tensor],
+                   meta: dict, **json_kwargs) -> Path:
+    """Write ``tensors`` (safetensors ``weights_name``) and ``meta`` plus their checksum
+    ``weights_sha256`` (JSON ``meta_name``) into directory ``path`` atomically
+    (:func:`write_directory`); :func:`read_directory` reads it back and checks it."""
+    from safetensors.torch import save_file
+
+    def write(tmp: Path) -> None:
+        save_file({k: t.contiguous() for k, t in tensors.items()}, str(tmp / weights_name))
+        digest = hashlib.sha256((tmp / weights_name).read_bytes()).hexdigest()
+        (tmp / meta_name).write_text(json.dumps({**meta, "weights_sha256": digest}, **json_kwargs))
+
+    return write_directory(path, write)
 
 
 def read_directory(path: str | Path, meta_name: str, weights_name: str, what: str) -> tuple[dict, dict]:

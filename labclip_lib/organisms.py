@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cache import read_directory, tensors_digest, write_directory
+from .cache import read_directory, save_directory, tensors_digest
 from .captions import Caption, CaptionSpec, describe_all, swap_negatives
 from .runtime import cache_dir, get_device, progress_bar
 from .scenes import COLORS, SHAPES, Scene
@@ -422,21 +422,9 @@ def organism_config(name: str, seed: int = 0, **changes) -> OrganismConfig:
 
 
 def _save(model: DualEncoder, config: OrganismConfig, hist: TrainingHistory, metrics: dict, path: Path) -> None:
-    from safetensors.torch import save_file
-
-    def write(tmp: Path) -> None:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / WEIGHTS_FILE))
-        meta = {
-            "format": "labclip-organism/1",
-            "config": config.to_dict(),
-            "vocabulary": list(VOCABULARY),
-            "history": hist.to_dict(),
-            "metrics": metrics,
-            "weights_sha256": hashlib.sha256((tmp / WEIGHTS_FILE).read_bytes()).hexdigest(),
-        }
-        (tmp / ORGANISM_FILE).write_text(json.dumps(meta, indent=1))
-
-    write_directory(path, write)
+    meta = {"format": "labclip-organism/1", "config": config.to_dict(), "vocabulary": list(VOCABULARY),
+            "history": hist.to_dict(), "metrics": metrics}
+    save_directory(path, ORGANISM_FILE, WEIGHTS_FILE, model.state_dict(), meta, indent=1)
 
 
 def read_organism(path: str | Path) -> tuple[DualEncoder, dict]:

@@ -11,7 +11,6 @@ change to the scene world or the renderer never serves stale images. Nothing is 
 from __future__ import annotations
 
 import hashlib
-import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -19,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .cache import key_hash, read_directory, write_directory
+from .cache import key_hash, read_directory, save_directory
 from .runtime import cache_dir
 from .scenes import SIZES, Scene, SceneObject
 
@@ -86,14 +85,5 @@ def rendered_scenes(n: int, n_objects: int | Sequence[int], seed: int, resolutio
 
             warnings.warn(f"re-rendering scene set {path.name}: {err}", stacklevel=2)
     scenes, images = compute()
-
-    def write(tmp: Path) -> None:
-        from safetensors.torch import save_file
-
-        save_file({"images": images.contiguous()}, str(tmp / _IMAGES))
-        digest = hashlib.sha256((tmp / _IMAGES).read_bytes()).hexdigest()
-        (tmp / _META).write_text(json.dumps({"key": key, "weights_sha256": digest,
-                                              "scenes": scenes_to_records(scenes)}))
-
-    write_directory(path, write)
+    save_directory(path, _META, _IMAGES, {"images": images}, {"key": key, "scenes": scenes_to_records(scenes)})
     return scenes, images
