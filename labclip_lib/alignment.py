@@ -34,7 +34,7 @@ from .runtime import get_device, progress_bar, torch_threads
 
 __all__ = ["hnb_loss", "sb_loss", "duplicate_ids", "LinearAlignment", "AlignedModel", "map_statistics",
            "fit_alignment", "alignment_effects",
-           "finetune_organism", "FinetuneResult", "ALIGNMENT_FORMAT", "METHODS", "binding_by_method", "before_after"]
+           "finetune_organism", "FinetuneResult", "ALIGNMENT_FORMAT", "METHODS", "binding_by_method", "before_after", "triplet"]
 
 ALIGNMENT_FORMAT = "labclip-alignment/1"
 WEIGHTS_FILE = "alignment.safetensors"
@@ -528,7 +528,9 @@ def map_statistics(alignment: LinearAlignment) -> dict[str, float]:
             "condition number": float(sv[0] / sv[-1]) if sv[-1] > 0 else float("inf")}
 
 
-def _triplet(part: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def triplet(part: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(image, caption, swap)`` of one part of :func:`~labclip_lib.geometry.pair_embeddings`: the
+    arguments of ``binding_accuracy``, ``LinearAlignment.fit`` / ``score`` and ``alignment_effects``."""
     return part["image"], part["caption"], part["swap"]
 
 
@@ -541,8 +543,8 @@ def fit_alignment(emb: dict, loss: str = "hnb", metadata: dict | None = None, **
     """
     if "train" not in emb:
         raise ValueError("emb needs a 'train' part")
-    val = _triplet(emb["val"]) if "val" in emb else None
-    return LinearAlignment(loss, **kwargs).fit(*_triplet(emb["train"]), validation=val, metadata=metadata)
+    val = triplet(emb["val"]) if "val" in emb else None
+    return LinearAlignment(loss, **kwargs).fit(*triplet(emb["train"]), validation=val, metadata=metadata)
 
 
 #: The methods compared in chapter 6, in table order.
@@ -567,13 +569,13 @@ def binding_by_method(emb: dict, maps: dict, finetuned: dict | None = None, data
     for (name, seed), e in emb.items():
         if part not in e:
             raise ValueError(f"embeddings of {name!r} seed {seed} have no {part!r} part")
-        scores = {METHODS[0]: binding_accuracy(*_triplet(e[part]))}
+        scores = {METHODS[0]: binding_accuracy(*triplet(e[part]))}
         for loss, method in (("hnb", METHODS[1]), ("sb", METHODS[2])):
             if (name, seed, loss) in maps:
-                scores[method] = maps[name, seed, loss].score(*_triplet(e[part]))
+                scores[method] = maps[name, seed, loss].score(*triplet(e[part]))
         rows += [{"organism": name, "seed": seed, "method": m, "binding": b} for m, b in scores.items()]
     for (name, seed), ft in (finetuned or {}).items():
-        b = binding_accuracy(*_triplet(pair_embeddings(ft.model, data[seed], part)))
+        b = binding_accuracy(*triplet(pair_embeddings(ft.model, data[seed], part)))
         rows.append({"organism": name, "seed": seed, "method": METHODS[3], "binding": b})
     return rows
 
@@ -691,7 +693,7 @@ def finetune_organism(model, data, *, loss: str = "hnb", epochs: int = 2, lr: fl
         return AlignedModel(m, a, name=f"{model.name} fine-tuned")
 
     def val_binding() -> float:
-        return binding_accuracy(*_triplet(pair_embeddings(current(), data, "val")))
+        return binding_accuracy(*triplet(pair_embeddings(current(), data, "val")))
 
     t0 = time.perf_counter()
     bar = progress_bar(steps * epochs, f"fine-tuning {model.name} ({loss})", show=progress is not False)
