@@ -64,7 +64,7 @@ test: env
 # The kernel's inline backend draws the figures into the pages; a non-interactive backend
 # inherited from the shell (MPLBACKEND=Agg) would silently drop every figure.
 book: env
-	$(PY) -m labclip_lib.booktools sync
+	$(PY) -m labclip_lib.book.tools sync
 	TQDM_DISABLE=1 MPLBACKEND=module://matplotlib_inline.backend_inline $(ENV_PREFIX)/bin/jupyter-book build . -W --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 

@@ -19,11 +19,11 @@ import re
 import sys
 from pathlib import Path
 
-from labclip_lib.booktools import book_root, check, repo_info, toc_files
+from labclip_lib.book.tools import book_root, check, repo_info, toc_files
 
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-WIDGET_SOURCE = re.compile(r"\bipywidgets\b|\binteract(ive)?\b|labclip_lib\.widgets|from labclip_lib import widgets")
+WIDGET_SOURCE = re.compile(r"\bipywidgets\b|\binteract(ive)?\b|labclip_lib\.(book\.)?widgets|from labclip_lib(\.book)? import widgets")
 ERROR_MARKERS = ("Traceback (most recent call last)", "output_traceback", 'class="output traceback')
 
 root = book_root(Path(__file__).resolve().parent)
@@ -45,7 +45,7 @@ def figure_cells(notebook: Path) -> int:
 
 
 def uses_widgets(notebook: Path) -> bool:
-    """Does any code cell of the notebook build ipywidgets (directly or via labclip_lib.widgets)?"""
+    """Does any code cell of the notebook build ipywidgets (directly or via labclip_lib.book.widgets)?"""
     cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
     return any(WIDGET_SOURCE.search("".join(c.get("source", ""))) for c in cells if c.get("cell_type") == "code")
 

@@ -19,10 +19,10 @@ import time
 import torch
 from PIL import Image
 
-from labclip_lib.models import feature_tensor, load_model
-from labclip_lib.render import render
-from labclip_lib.scenes import sample_scenes
+from labclip_lib.embed import feature_tensor
+from labclip_lib.models import load_model
 from labclip_lib.testing import make_tiny_clip
+from labclip_lib.world import render, sample_scenes
 
 
 def rate(n: int, fn) -> float:

@@ -18,10 +18,10 @@ import time
 import numpy as np
 import torch
 
+from labclip_lib.analysis import LinearProbe, object_color_labels
 from labclip_lib.models import load_model
 from labclip_lib.organisms import build_data, get_organism, organism_config
-from labclip_lib.probes import LinearProbe, object_color_labels
-from labclip_lib.scenes import SHAPES
+from labclip_lib.world import SHAPES
 
 
 def authors_recipe(x_train, y_train, epochs: int, seed: int = 0) -> torch.nn.Linear:

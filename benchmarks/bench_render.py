@@ -11,8 +11,7 @@ import time
 
 import torch
 
-from labclip_lib.render import render
-from labclip_lib.scenes import sample_scenes
+from labclip_lib.world import render, sample_scenes
 
 TARGETS = {64: 2000.0, 224: 100.0}
 

@@ -13,6 +13,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
 
 __all__ = ["get_device", "autocast", "seed_everything", "cache_dir", "rng", "progress_bar", "torch_threads", "parallel_map"]
 
@@ -89,7 +91,6 @@ def cache_dir(subdir: str | None = None, create: bool = True) -> Path:
 def progress_bar(total: int, desc: str, show: bool = True):
     """A ``tqdm.auto`` bar (a widget in notebooks) unless ``show`` is false or the environment
     sets ``TQDM_DISABLE`` (as the book build does: a bar left in a page is dead weight)."""
-    from tqdm.auto import tqdm
 
     if os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes"):
         show = False
@@ -133,6 +134,5 @@ def parallel_map(fn, tasks: Sequence[tuple], n_jobs: int | None = None) -> list:
     n_jobs = min(n_jobs, len(tasks))
     if n_jobs <= 1:
         return [fn(*t) for t in tasks]
-    from joblib import Parallel, delayed
 
     return Parallel(n_jobs=n_jobs, backend="loky")(delayed(fn)(*t) for t in tasks)

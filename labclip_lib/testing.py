@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .scenes import COLORS, SHAPES
+import torch
+
+from .world.scenes import COLORS, SHAPES
 
 __all__ = ["CAPTION_WORDS", "write_clip_tokenizer", "make_tiny_clip"]
 
@@ -49,7 +51,6 @@ def make_tiny_clip(directory: str | Path, *, hidden: int = 32, layers: int = 2, 
                    image_size: int = 32, patch: int = 8, projection_dim: int = 16, vit_b32: bool = False,
                    seed: int = 0) -> Path:
     """Save a randomly initialised CLIP (tiny, or ViT-B/32-sized with ``vit_b32``) to ``directory``."""
-    import torch
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
     directory = Path(directory)

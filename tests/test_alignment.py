@@ -9,8 +9,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from labclip_lib.alignment import (AlignedModel, LinearAlignment, duplicate_ids, finetune_organism, hnb_loss,
-                                   map_statistics, sb_loss)
+from labclip_lib.alignment import (
+    AlignedModel,
+    LinearAlignment,
+    duplicate_ids,
+    finetune_organism,
+    hnb_loss,
+    map_statistics,
+    sb_loss,
+)
 from labclip_lib.metrics import binding_accuracy
 
 K, M = 12, 6  # bag-of-words dims, binding dims
@@ -271,7 +278,7 @@ def test_finetune_organism_trains_a_copy():
 def test_pretrained_path_end_to_end_with_a_tiny_hf_clip(tmp_path):
     """The chapter's pretrained path offline: a random HF CLIP, its pair embeddings, a fitted map,
     the aligned model scored through the same functions, the map saved and re-opened for it."""
-    from labclip_lib.geometry import pair_embeddings
+    from labclip_lib.analysis import pair_embeddings
     from labclip_lib.models import load_model
     from labclip_lib.organisms import build_data, organism_config
     from labclip_lib.testing import make_tiny_clip
@@ -301,8 +308,12 @@ def test_effects_refit_and_plots(data, hnb):
     import pandas as pd
 
     from labclip_lib.alignment import alignment_effects
-    from labclip_lib.plotting import plot_grouped_bars, plot_singular_values
-    from labclip_lib.widgets import alignment_refitter, refit_alignment
+    from labclip_lib.book import (
+        alignment_refitter,
+        plot_grouped_bars,
+        plot_singular_values,
+        refit_alignment,
+    )
 
     train, val, test = data
     eff = alignment_effects(hnb, *test)
@@ -327,7 +338,7 @@ def test_effects_refit_and_plots(data, hnb):
 
 
 def test_training_step_loss_equals_the_paper_formulation():
-    from labclip_lib.alignment import _interleaved_loss
+    from labclip_lib.alignment.loss import _interleaved_loss
 
     g = torch.Generator().manual_seed(7)
     x, p, q = (F.normalize(torch.randn(6, 5, generator=g), dim=1) for _ in range(3))
@@ -358,7 +369,7 @@ def _reference_loss(x, z, t, mask=None):
 def test_written_out_backward_equals_autograd(stride, masked, log_scale, unit):
     """Both paths of the written-out softmax: shifted by the scale (small scales) and by the
     maxima (scale 200 on unit vectors underflows; on raw vectors overflows)."""
-    from labclip_lib.alignment import _interleaved_loss
+    from labclip_lib.alignment.loss import _interleaved_loss
 
     g = torch.Generator().manual_seed(3)
     b, d = 7, 5
@@ -388,7 +399,7 @@ def test_written_out_backward_equals_autograd(stride, masked, log_scale, unit):
 
 
 def test_second_backward_is_refused():
-    from labclip_lib.alignment import _interleaved_loss
+    from labclip_lib.alignment.loss import _interleaved_loss
 
     x = torch.randn(4, 3)
     z = torch.randn(8, 3, requires_grad=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labclip_lib import booktools
+from labclip_lib.book import tools as booktools
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +33,7 @@ def test_repository_notebooks_are_in_order():
         pytest.skip("_toc.yml lists no chapter notebook under notebooks/ yet")
     problems = booktools.check(ROOT)
     report = "\n".join(f"{p.relative_to(ROOT)}: {m}" for p, ms in problems.items() for m in ms)
-    assert not problems, f"run `python -m labclip_lib.booktools sync` and fix:\n{report}"
+    assert not problems, f"run `python -m labclip_lib.book.tools sync` and fix:\n{report}"
     expected = booktools.install_cell_source(root=ROOT)
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)

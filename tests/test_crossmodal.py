@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from labclip_lib.crossmodal import binding_by_object_count, object_count_data, pair_caption_set, retrieval_metrics
-from labclip_lib.scenes import COLORS, SHAPES, make_scene, sample_scenes
+from labclip_lib.analysis import (
+    binding_by_object_count,
+    object_count_data,
+    pair_caption_set,
+    retrieval_metrics,
+)
+from labclip_lib.world import COLORS, SHAPES, make_scene, sample_scenes
 
 WORDS = sorted(set(COLORS) | set(SHAPES) | {"and", "a", "an"})
 
@@ -78,7 +83,7 @@ def test_object_count_data_negatives_are_derangements_of_the_same_bag():
 
 
 def test_single_object_report_invariants():
-    from labclip_lib.crossmodal import single_object_report
+    from labclip_lib.analysis import single_object_report
     from labclip_lib.organisms import OrganismModel, organism_config
 
     model = OrganismModel.untrained(organism_config("complete", 0))

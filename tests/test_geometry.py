@@ -6,11 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from labclip_lib.geometry import (binding_without_gap, modality_gap, pca_2d, probe_weight_cosines,
-                                  remove_modality_gap, swap_geometry)
-from labclip_lib.probes import probe_object_colors
-from labclip_lib.scenes import COLORS, SHAPES, sample_scenes
-from labclip_lib.splits import split_by_combination
+from labclip_lib.analysis import (
+    binding_without_gap,
+    modality_gap,
+    pca_2d,
+    probe_object_colors,
+    probe_weight_cosines,
+    remove_modality_gap,
+    swap_geometry,
+)
+from labclip_lib.world import COLORS, SHAPES, sample_scenes, split_by_combination
 
 
 def gen(seed):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -13,11 +12,16 @@ import torch
 from PIL import Image
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-from labclip_lib.cache import cached_encode_images, cached_encode_texts, compute_or_load, fingerprint_array
-from labclip_lib.models import HFClipModel, feature_tensor, load_model
-from labclip_lib.render import render
-from labclip_lib.scenes import sample_scenes
+from labclip_lib.embed import (
+    HFClipModel,
+    cached_encode_images,
+    cached_encode_texts,
+    feature_tensor,
+)
+from labclip_lib.models import load_model
+from labclip_lib.storage import compute_or_load, fingerprint_array
 from labclip_lib.testing import make_tiny_clip
+from labclip_lib.world import render, sample_scenes
 
 CAPTIONS = ["red cube and blue sphere", "a cube", "blue cube and red sphere", "a green cylinder, a gray cube and a sphere"]
 
@@ -126,7 +130,7 @@ def test_cache_hit_miss_keys_and_corruption(tmp_path, model, images):
     files = sorted(tmp_path.glob("*.safetensors"))
     assert len(files) == 5 and not list(tmp_path.glob(".tmp-*"))
     # corrupt the entry of `key` in two ways
-    from labclip_lib.cache import key_hash
+    from labclip_lib.storage import key_hash
 
     path = tmp_path / f"emb-{key_hash(key)[:24]}.safetensors"
     raw = path.read_bytes()
@@ -162,8 +166,8 @@ def test_cached_encoders_key_on_model_and_data(tmp_path, model, images, tiny_dir
 
 def test_binding_profile_of_a_pretrained_style_model(model):
     """Chapter 2's MODEL_ID path: a HF CLIP profiled on scenes rendered at its own resolution."""
+    from labclip_lib.analysis import binding_profile
     from labclip_lib.organisms import build_data, organism_config
-    from labclip_lib.profiles import binding_profile
 
     data = build_data(organism_config("complete", 0, n_scenes=300, resolution=model.image_size))
     assert data.images.shape[1:] == (model.image_size, model.image_size, 3)

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import labclip_lib.organisms as O
-from labclip_lib.captions import CaptionSpec
 from labclip_lib.metrics import binding_accuracy
+from labclip_lib.world import CaptionSpec
 
 TINY = O.OrganismConfig(name="tiny", n_scenes=800, epochs=2, batch_size=64, embed_dim=32, seed=3)
 

@@ -10,9 +10,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from labclip_lib.book import (  # noqa: E402
+    plot_caption_ranking,
+    plot_confusion,
+    plot_swap_pairs_2d,
+    show_scored_pairs,
+)
 from labclip_lib.organisms import OrganismModel, organism_config  # noqa: E402
-from labclip_lib.plotting import plot_caption_ranking, plot_confusion, plot_swap_pairs_2d, show_scored_pairs  # noqa: E402
-from labclip_lib.scenes import COLORS  # noqa: E402
+from labclip_lib.world import COLORS  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +66,7 @@ def test_swap_pairs_2d_checks_shapes():
 def test_widgets_build_and_their_views_draw():
     import ipywidgets as W
 
-    from labclip_lib.widgets import caption_ranker, caption_ranking, swap_pair_explorer
+    from labclip_lib.book import caption_ranker, caption_ranking, swap_pair_explorer
 
     model = OrganismModel.untrained(organism_config("complete", 0))
     fig = caption_ranking(model, [("red", "cube"), ("blue", "sphere")])

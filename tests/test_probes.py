@@ -6,10 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from labclip_lib.probes import (LinearProbe, bag_of_words_ceiling, object_color_sets, probe_object_colors,
-                                set_bag_of_words_ceiling)
-from labclip_lib.scenes import COLORS, SHAPES, sample_scenes
-from labclip_lib.splits import split_by_combination
+from labclip_lib.analysis import (
+    LinearProbe,
+    bag_of_words_ceiling,
+    object_color_sets,
+    probe_object_colors,
+    set_bag_of_words_ceiling,
+)
+from labclip_lib.world import COLORS, SHAPES, sample_scenes, split_by_combination
 
 
 def bound_embedding(scenes, noise=0.05, seed=0):
@@ -97,8 +101,13 @@ def test_probe_bad_inputs():
 
 
 def test_modality_probes_and_object_counts_on_an_untrained_organism():
+    from labclip_lib.analysis import (
+        modality_probes,
+        probe_data,
+        probe_rows,
+        probes_by_object_count,
+    )
     from labclip_lib.organisms import OrganismModel, organism_config
-    from labclip_lib.unimodal import modality_probes, probe_data, probe_rows, probes_by_object_count
 
     model = OrganismModel.untrained(organism_config("complete", 0))
     data = probe_data(2, 600, model.image_size, seed=0)
@@ -116,9 +125,8 @@ def test_modality_probes_and_object_counts_on_an_untrained_organism():
 
 
 def test_other_object_error_share():
-    from labclip_lib.probes import ProbeResult
-    from labclip_lib.scenes import make_scene
-    from labclip_lib.unimodal import other_object_error_share
+    from labclip_lib.analysis import ProbeResult, other_object_error_share
+    from labclip_lib.world import make_scene
 
     scenes = [make_scene([("red", "cube"), ("blue", "sphere")], seed=0)] * 3
     red, blue, green = (COLORS.index(c) for c in ("red", "blue", "green"))
@@ -129,7 +137,7 @@ def test_other_object_error_share():
 
 
 def test_conjunctive_search_data_and_a_bag_of_words_at_chance():
-    from labclip_lib.conjunctive import conjunctive_data, conjunctive_search
+    from labclip_lib.analysis import conjunctive_data, conjunctive_search
 
     d = conjunctive_data(5, 60, resolution=32, seed=0)
     for scene, odd, other in zip(d.scenes, d.odd, d.other):
@@ -161,7 +169,7 @@ def test_conjunctive_search_data_and_a_bag_of_words_at_chance():
 
 @pytest.mark.parametrize("multi", [False, True])
 def test_parallel_probes_equal_serial_ones(four, multi):
-    from labclip_lib.probes import probe_object_colors_many
+    from labclip_lib.analysis import probe_object_colors_many
 
     scenes, split = four
     embs = [bound_embedding(scenes), bag_embedding(scenes)]

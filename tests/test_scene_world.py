@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import colorsys
-import hashlib
 import os
 import subprocess
 import sys
@@ -13,27 +12,29 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from labclip_lib.captions import (
-    CaptionSpec,
-    caption_statistics,
-    describe,
-    describe_all,
-    swap_negative,
-    swap_negatives,
-)
-from labclip_lib.render import object_id_map, project, render, with_salience
-from labclip_lib.scenes import (
+from labclip_lib.world import (
     COLOR_RGB,
     COLORS,
+    CaptionSpec,
     PlacementError,
     Scene,
     SceneObject,
     all_pair_combinations,
+    caption_statistics,
+    describe,
+    describe_all,
     make_scene,
+    object_id_map,
+    project,
+    render,
     sample_scenes,
     scenes_from_combinations,
+    split_by_combination,
+    split_summary,
+    swap_class,
+    swap_negative,
+    swap_negatives,
 )
-from labclip_lib.splits import split_by_combination, split_summary, swap_class
 
 
 @pytest.fixture(scope="module")
@@ -282,10 +283,10 @@ def test_scenes_from_combinations():
 _FINGERPRINT = textwrap.dedent(
     """
     import hashlib
-    from labclip_lib.scenes import sample_scenes
-    from labclip_lib.render import render
-    from labclip_lib.captions import describe_all, swap_negatives, CaptionSpec
-    from labclip_lib.splits import split_by_combination
+    from labclip_lib.world import sample_scenes
+    from labclip_lib.world import render
+    from labclip_lib.world import describe_all, swap_negatives, CaptionSpec
+    from labclip_lib.world import split_by_combination
     sc = sample_scenes(300, [2, 3], seed=5)
     caps = describe_all(sc, CaptionSpec(completeness=0.7, attribute_density=0.6, saliency_bias=0.5), seed=5)
     negs = swap_negatives(caps, seed=5, scenes=sc)
@@ -310,7 +311,7 @@ def test_same_seed_same_everything_across_processes():
 
 
 def test_probe_ceiling_and_planted_label():
-    from labclip_lib.probes import LinearProbe, bag_of_words_ceiling
+    from labclip_lib.analysis import LinearProbe, bag_of_words_ceiling
 
     # two objects, 8 colours, independent: 1/8 + 7/8 * 1/2
     scenes = sample_scenes(3000, 2, seed=4, salience=False)

@@ -8,10 +8,10 @@ import json
 import pytest
 import torch
 
-import labclip_lib.scenesets as S
-from labclip_lib.cache import compute_or_load_json
+import labclip_lib.world.scenesets as S
 from labclip_lib.organisms import OrganismConfig, build_data
-from labclip_lib.scenes import sample_scenes
+from labclip_lib.storage import compute_or_load_json
+from labclip_lib.world import sample_scenes
 
 
 def test_records_round_trip_exactly():
@@ -26,7 +26,7 @@ def test_rendered_scenes_hit_equals_fresh_and_damage_is_recomputed(tmp_path, mon
     fresh = S.rendered_scenes(60, 2, seed=1, resolution=32, cache=False)
     first = S.rendered_scenes(60, 2, seed=1, resolution=32, directory=tmp_path)
     (entry,) = list(tmp_path.iterdir())
-    monkeypatch.setattr("labclip_lib.scenes.sample_scenes", lambda *a, **k: pytest.fail("cache hit expected"))
+    monkeypatch.setattr("labclip_lib.world.scenesets.sample_scenes", lambda *a, **k: pytest.fail("cache hit expected"))
     hit = S.rendered_scenes(60, 2, seed=1, resolution=32, directory=tmp_path)
     for got in (first, hit):
         assert got[0] == fresh[0] and torch.equal(got[1], fresh[1])
@@ -81,7 +81,7 @@ def test_image_embeddings_cached_per_model_and_data(tmp_path):
     import copy
 
     from labclip_lib.alignment import AlignedModel, LinearAlignment
-    from labclip_lib.cache import image_embeddings
+    from labclip_lib.embed import image_embeddings
     from labclip_lib.organisms import OrganismModel
 
     config = OrganismConfig(name="emb-test", n_scenes=200, seed=5, embed_dim=16)

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 
-from .captions import CaptionSpec, describe, swap_negative
-from .render import render
-from .scenes import COLORS, MATERIALS, SHAPES, SIZES, PlacementError, make_scene
+from ..alignment import LinearAlignment
+from ..analysis.crossmodal import pair_caption_set
+from ..metrics import binding_accuracy
+from ..world.captions import CaptionSpec, describe, swap_negative
+from ..world.render import render
+from ..world.scenes import COLORS, MATERIALS, SHAPES, SIZES, PlacementError, make_scene
+from .plotting import plot_caption_ranking, plot_confusion, plot_swap_pairs_2d
 
 __all__ = ["scene_explorer", "explore_scene", "caption_ranking", "caption_ranker", "probe_view", "probe_explorer",
            "swap_pair_explorer", "refit_alignment", "alignment_refitter"]
@@ -27,7 +32,6 @@ def explore_scene(objects: Sequence[tuple[str, str, str, str]], seed: int = 0, r
 
     ``objects`` are ``(colour, shape, size, material)`` tuples. Returns the axes.
     """
-    import matplotlib.pyplot as plt
 
     if len(objects) == 0:
         raise ValueError("compose at least one object")
@@ -49,7 +53,6 @@ def scene_explorer(n_slots: int = 4):
     Returns an ``ipywidgets.VBox`` (display it, or let it be the cell's value).
     """
     import ipywidgets as W
-    import matplotlib.pyplot as plt
 
     rows, controls = [], {}
     for i in range(n_slots):
@@ -89,10 +92,6 @@ def caption_ranking(model, objects: Sequence[tuple[str, str]], seed: int = 0, to
     model's resolution, as the model sees it) and the ``top`` captions by cosine, the true
     caption green and its swap red. Returns the figure.
     """
-    import matplotlib.pyplot as plt
-
-    from .crossmodal import pair_caption_set
-    from .plotting import plot_caption_ranking
 
     cs = caption_set or pair_caption_set()
     scene = make_scene(list(objects), seed=seed)
@@ -116,7 +115,6 @@ def caption_ranker(models: dict):
     Returns an ``ipywidgets.VBox``.
     """
     import ipywidgets as W
-    import matplotlib.pyplot as plt
 
     if not models:
         raise ValueError("no models to compare (empty dict)")
@@ -150,9 +148,6 @@ def probe_view(result, data, modality: str, n_examples: int = 6, title: str = ""
     ``result``: a single-label :class:`~labclip_lib.probes.ProbeResult`; ``data``: the scenes it
     was fitted on (``scenes``, ``captions`` or ``eval_captions``). Returns the figure.
     """
-    import matplotlib.pyplot as plt
-
-    from .plotting import plot_confusion
 
     if len(result.test_true) == 0:
         raise ValueError("the probe has no test rows")
@@ -183,7 +178,6 @@ def probe_explorer(results: dict, data: dict):
     ``data[model]`` the data it was fitted on. Returns an ``ipywidgets.VBox``.
     """
     import ipywidgets as W
-    import matplotlib.pyplot as plt
 
     if not results:
         raise ValueError("no probe results to explore (empty dict)")
@@ -207,9 +201,6 @@ def swap_pair_explorer(image_xy, caption_xy, swap_xy, captions: Sequence[str], s
     the title gives the two captions and the image's cosine margin. Returns an ``ipywidgets.VBox``.
     """
     import ipywidgets as W
-    import matplotlib.pyplot as plt
-
-    from .plotting import plot_swap_pairs_2d
 
     if len(captions) == 0:
         raise ValueError("no pairs to explore (empty list)")
@@ -234,9 +225,6 @@ def refit_alignment(emb: dict, combinations: Sequence, n_combinations: int | Non
     combinations to keep (seeded choice; ``None``: all). Returns a dict with the map, the number
     of rows and combinations used, and binding accuracy before / after on val and test.
     """
-    from .alignment import LinearAlignment
-    from .metrics import binding_accuracy
-
     tr = emb["train"]
     if len(combinations) != len(tr["image"]):
         raise ValueError(f"got {len(combinations)} combinations for {len(tr['image'])} training rows")
@@ -266,7 +254,6 @@ def alignment_refitter(embeddings: dict, combinations: dict, lr: float = 0.01, e
     :func:`refit_alignment` for each model. Returns an ``ipywidgets.VBox``.
     """
     import ipywidgets as W
-    import matplotlib.pyplot as plt
 
     if not embeddings:
         raise ValueError("no embeddings to fit on (empty dict)")

@@ -1,8 +1,10 @@
-"""A safe compute-or-load cache for embeddings.
+"""Storage: atomic, checksummed files and directories, and a compute-or-load cache.
 
-Entries are safetensors files named by a hash of a *key*: a dict of everything that changes
-the numbers (model fingerprint, preprocessing, normalisation, data fingerprint, library
-version). The key itself and a checksum of the tensor bytes are stored in the file's metadata
+Knows nothing about models (model-aware caching is :mod:`labclip_lib.embed.cache`). Entries are
+safetensors or JSON files named by a hash of a *key*: a dict of everything that changes the
+numbers (for embeddings: model fingerprint, preprocessing, normalisation, data fingerprint,
+library version; for derived data: the arguments and :func:`code_fingerprint` of the modules
+that compute them). The key itself and a checksum of the tensor bytes are stored in the file's metadata
 and checked on load, so an entry computed for one model is never served to another (the
 LABCLIP authors' caches were keyed by file name only), and a truncated or corrupt file is
 detected, deleted and recomputed. Writes go to a temporary file renamed into place. Nothing
@@ -17,16 +19,19 @@ import os
 import shutil
 import tempfile
 import warnings
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from .runtime import cache_dir
 
-__all__ = ["key_hash", "fingerprint_strings", "fingerprint_array", "compute_or_load", "cached_encode_images",
-           "cached_encode_texts", "write_directory", "save_directory", "read_directory", "compute_or_load_json", "image_embeddings", "tensors_digest"]
+__all__ = ["key_hash", "fingerprint_strings", "fingerprint_array", "tensors_digest", "code_fingerprint",
+           "compute_or_load", "compute_or_load_json", "write_directory", "save_directory", "read_directory"]
 
 
 def write_directory(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -53,8 +58,6 @@ def save_directory(path: str | Path, meta_name: str, weights_name: str, tensors:
     """Write ``tensors`` (safetensors ``weights_name``) and ``meta`` plus their checksum
     ``weights_sha256`` (JSON ``meta_name``) into directory ``path`` atomically
     (:func:`write_directory`); :func:`read_directory` reads it back and checks it."""
-    from safetensors.torch import save_file
-
     def write(tmp: Path) -> None:
         save_file({k: t.contiguous() for k, t in tensors.items()}, str(tmp / weights_name))
         digest = hashlib.sha256((tmp / weights_name).read_bytes()).hexdigest()
@@ -68,8 +71,6 @@ def read_directory(path: str | Path, meta_name: str, weights_name: str, what: st
     ``weights_sha256``) and safetensors ``weights_name``: returns ``(meta, tensors)``, loaded
     without unpickling. Missing files, corrupt JSON or a checksum mismatch raise ``ValueError``
     naming ``what`` the directory should hold."""
-    from safetensors.torch import load_file
-
     path = Path(path)
     meta_file, weights = path / meta_name, path / weights_name
     if not meta_file.is_file() or not weights.is_file():
@@ -121,10 +122,23 @@ def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+@lru_cache(maxsize=None)
+def code_fingerprint(*modules: str) -> str:
+    """sha256 of the source files of ``labclip_lib`` modules, named relative to the package
+    (e.g. ``"world.scenes", "world.render"``): part of every cache key whose values those
+    modules compute, so a change to the code never serves stale values."""
+    h = hashlib.sha256()
+    here = Path(__file__).parent
+    for name in sorted(modules):
+        path = here.joinpath(*name.split(".")).with_suffix(".py")
+        if not path.is_file():
+            raise ValueError(f"code_fingerprint: no module labclip_lib.{name} ({path})")
+        h.update(name.encode() + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _load(path: Path, key: dict):
     """The stored value (tensor or dict of tensors), or None when missing, foreign or corrupt."""
-    from safetensors import safe_open
-
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
@@ -148,8 +162,6 @@ def compute_or_load(key: dict, compute: Callable[[], torch.Tensor | dict[str, to
     Files live in ``directory`` (default ``cache_dir("embeddings")``) as
     ``{name}-{hash[:24]}.safetensors``.
     """
-    from safetensors.torch import save_file
-
     folder = Path(directory) if directory is not None else cache_dir("embeddings")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}-{key_hash(key)[:24]}.safetensors"
@@ -208,55 +220,3 @@ def compute_or_load_json(key: dict, compute: Callable[[], object], *, directory:
     return value
 
 
-def _model_key(model, what: str, data_fingerprint: str, normalize: bool) -> dict:
-    from . import __version__
-
-    return {
-        "what": what,
-        "model": getattr(model, "name", type(model).__name__),
-        "model_fingerprint": model.fingerprint,
-        "preprocess": getattr(model, "preprocess_config", None),
-        "normalize": bool(normalize),
-        "data": data_fingerprint,
-        "labclip_lib": __version__,
-    }
-
-
-def cached_encode_images(model, images, *, data_fingerprint: str | None = None, normalize: bool = True,
-                         directory: str | Path | None = None, **kwargs) -> torch.Tensor:
-    """``model.encode_images`` through the cache (the data fingerprint defaults to the pixels')."""
-    from .models import images_to_tensor
-
-    fp = data_fingerprint or fingerprint_array(images_to_tensor(images))
-    return compute_or_load(_model_key(model, "images", fp, normalize),
-                           lambda: model.encode_images(images, normalize=normalize, **kwargs),
-                           directory=directory, name="img")
-
-
-def cached_encode_texts(model, captions: Sequence[str], *, normalize: bool = True,
-                        directory: str | Path | None = None, **kwargs) -> torch.Tensor:
-    """``model.encode_texts`` through the cache (keyed by the captions themselves)."""
-    captions = [str(c) for c in captions]
-    return compute_or_load(_model_key(model, "texts", fingerprint_strings(captions), normalize),
-                           lambda: model.encode_texts(captions, normalize=normalize, **kwargs),
-                           directory=directory, name="txt")
-
-
-def image_embeddings(model, data, *, directory: str | Path | None = None) -> torch.Tensor:
-    """All of ``data.images`` embedded by ``model``: ``(N, D)``, normalised.
-
-    Every chapter embeds the same scenes with the same models; when the model has a
-    fingerprint (``image_fingerprint``, else ``fingerprint``: an aligned model shares its base
-    model's images) and the data a ``key`` (:func:`~labclip_lib.organisms.build_data` sets it),
-    the result is cached on disk, so each (model, data) pair is embedded once. Otherwise it is
-    computed. Index the result for a split: ``image_embeddings(model, data)[idx]``.
-    """
-    from . import __version__
-
-    fp = getattr(model, "image_fingerprint", None) or getattr(model, "fingerprint", None)
-    data_key = getattr(data, "key", "")
-    if not fp or not data_key:
-        return model.encode_images(data.images)
-    key = {"what": "all images", "model_fingerprint": fp, "preprocess": getattr(model, "preprocess_config", None),
-           "image_size": getattr(model, "image_size", None), "data": data_key, "labclip_lib": __version__}
-    return compute_or_load(key, lambda: model.encode_images(data.images), directory=directory, name="img")

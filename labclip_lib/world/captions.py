@@ -35,7 +35,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .runtime import rng as _rng
+from ..runtime import rng as _rng
+from .render import project, with_salience
 from .scenes import Scene
 
 __all__ = [
@@ -122,8 +123,6 @@ def caption_text(mentions: Sequence[Mention], style: str = "template") -> str:
 
 def _salience(scene: Scene) -> np.ndarray:
     if not scene.has_salience:
-        from .render import with_salience
-
         scene = with_salience([scene])[0]
     return np.array([o.salience for o in scene.objects], dtype=float)
 
@@ -147,8 +146,6 @@ def describe(scene: Scene, spec: CaptionSpec | None = None, seed: int | np.rando
         if spec.order == "random":
             chosen = [chosen[i] for i in gen.permutation(k)]
         elif spec.order == "left_to_right":
-            from .render import project
-
             cols = project(scene)[:, 0]
             chosen = sorted(chosen, key=lambda i: (cols[i], i))
         else:
@@ -175,8 +172,6 @@ def describe_all(scenes: Sequence[Scene], spec: CaptionSpec | None = None, seed:
     if spec.saliency_bias > 0 or spec.order == "salience":
         missing = [i for i, s in enumerate(scenes) if not s.has_salience]
         if missing:
-            from .render import with_salience
-
             scenes = list(scenes)
             for i, s in zip(missing, with_salience([scenes[i] for i in missing])):
                 scenes[i] = s

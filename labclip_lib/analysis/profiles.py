@@ -8,12 +8,11 @@ probes recover colour-shape binding from the image embedding and from the text e
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from .cache import image_embeddings
-from .metrics import binding_accuracy
+from ..embed.cache import image_embeddings
+from ..metrics import binding_accuracy
+from ..world.scenes import SHAPES
 from .probes import bag_of_words_ceiling, object_color_labels, probe_object_colors_many
-from .scenes import SHAPES
 
 __all__ = ["binding_profile"]
 

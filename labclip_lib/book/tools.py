@@ -29,6 +29,9 @@ import re
 import sys
 from pathlib import Path
 
+import nbformat
+import yaml
+
 __all__ = [
     "INSTALL_TAGS",
     "book_root",
@@ -61,7 +64,6 @@ def book_root(start: str | Path | None = None) -> Path:
 
 
 def _yaml(path: Path) -> dict:
-    import yaml
 
     with open(path, encoding="utf-8") as f:
         return yaml.safe_load(f) or {}
@@ -171,7 +173,6 @@ def _fresh_cell_id(nb) -> str:
 
 def synced_text(text: str, expected_source: str) -> str:
     """The notebook JSON ``text`` after sync: install cell first, no outputs."""
-    import nbformat
 
     nb = nbformat.reads(text, as_version=4)
     code = _code_cells(nb)
@@ -233,7 +234,6 @@ def _looks_like_commented_markdown(source: str) -> bool:
 
 
 def _problems(text: str, expected: str) -> list[str]:
-    import nbformat
 
     nb = nbformat.reads(text, as_version=4)
     code = _code_cells(nb)

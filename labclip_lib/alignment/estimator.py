@@ -10,175 +10,33 @@ ablation SB is plain symmetric InfoNCE over ``B x B`` (no negatives).
 
 :class:`LinearAlignment` is the estimator (``fit`` / ``transform`` / ``score`` / ``save`` /
 ``load``); it also opens the authors' released checkpoints (a state dict with ``t`` and
-``linear.weight``). :class:`AlignedModel` puts a map in front of any model's text encoder so
-that every analysis of the book runs on the aligned model unchanged.
-:func:`finetune_organism` is the paper's "CLIP-FT" baseline for our organisms.
+``linear.weight``).
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .cache import read_directory, save_directory
-from .metrics import binding_accuracy, check_embeddings
-from .runtime import get_device, progress_bar, torch_threads
+from ..metrics import binding_accuracy, check_embeddings
+from ..runtime import get_device, progress_bar, torch_threads
+from ..storage import read_directory, save_directory
+from .loss import LOSSES, _interleaved_loss, duplicate_ids, hnb_loss, sb_loss
 
-__all__ = ["hnb_loss", "sb_loss", "duplicate_ids", "LinearAlignment", "AlignedModel", "map_statistics",
-           "fit_alignment", "alignment_effects",
-           "finetune_organism", "FinetuneResult", "ALIGNMENT_FORMAT", "METHODS", "binding_by_method", "before_after", "triplet"]
+__all__ = ["ALIGNMENT_FORMAT", "AlignmentHistory", "LinearAlignment", "map_statistics", "triplet", "fit_alignment"]
 
 ALIGNMENT_FORMAT = "labclip-alignment/1"
+
+
 WEIGHTS_FILE = "alignment.safetensors"
+
+
 META_FILE = "alignment.json"
-LOSSES = ("hnb", "sb")
-
-
-def _softmaxes(image: torch.Tensor, texts: torch.Tensor, scale: torch.Tensor, mask: torch.Tensor | None,
-               stride: int) -> tuple[torch.Tensor, ...]:
-    """Both softmaxes of the contrastive loss and the per-row cross-entropies.
-
-    Returns ``p`` ``(B, SB)`` (image -> caption, over all captions), ``q`` ``(B, B)`` (positive
-    caption -> image, over the images), and the cross-entropies ``(B,)`` of both directions.
-    Inputs are L2-normalised, so every logit is at most the scale ``s``: the exponentials are
-    taken of ``logit - s`` (the shift is folded into the matrix product, and no pass over the
-    logits looks for row maxima). If a row or column would then underflow (every cosine far
-    below 1 at a large scale), or the inputs were not normalised, the classical max-shifted
-    form is used instead.
-    """
-    b = image.shape[0]
-    s = float(scale)
-    rows = torch.arange(b, device=image.device)
-    e = torch.addmm(image.new_full((), -s), image, texts.T, alpha=s)  # logits - s
-    if mask is not None:
-        e.masked_fill_(mask, float("-inf"))
-    pos = e[rows, rows * stride]  # own captions' logits - s
-    e.exp_()
-    z_r, z_c = e.sum(1), e[:, ::stride].sum(0)
-    lo = torch.minimum(z_r.min(), z_c.min())
-    if bool(torch.isfinite(z_r).all() & torch.isfinite(z_c).all() & (lo >= 1e-30)):
-        q = e[:, ::stride] / z_c
-        return e.div_(z_r[:, None]), q, z_r.log_() - pos, z_c.log_() - pos
-    logits = torch.mm(image.mul(s), texts.T)  # fallback: shift by the row and column maxima
-    if mask is not None:
-        logits.masked_fill_(mask, float("-inf"))
-    cols = logits[:, ::stride]
-    pos = logits[rows, rows * stride]
-    lse_r, lse_c = torch.logsumexp(logits, 1), torch.logsumexp(cols, 0)
-    return (logits - lse_r[:, None]).exp_(), (cols - lse_c[None, :]).exp_(), lse_r - pos, lse_c - pos
-
-
-class _ContrastiveLoss(torch.autograd.Function):
-    """Forward and backward of the loss written out, so that each ``B x SB`` pass is done once.
-
-    Autograd's two cross-entropies cost about twice as many passes over the logits (each
-    log-softmax forward and backward, the gradient buffers of the strided column block, their
-    sum) as the arithmetic needs. Here the forward pass keeps the two softmaxes, and the backward
-    pass turns them in place into the logits' gradient and runs the two products. Only
-    first-order gradients (``once_differentiable``); a second backward through the same graph
-    is refused.
-    """
-
-    @staticmethod
-    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)  # softmaxes in fp32 under autocast
-    def forward(ctx, image, texts, log_scale, mask):
-        b = image.shape[0]
-        stride = texts.shape[0] // b
-        scale = log_scale.exp()
-        p, q, ce_r, ce_c = _softmaxes(image, texts, scale, mask, stride)
-        loss = (ce_r.mean() + ce_c.mean()) / 2
-        rows = torch.arange(b, device=image.device)
-        correct = p[rows, rows * stride] >= p.amax(1)  # the own caption ranks first (ties count as right)
-        ctx.mark_non_differentiable(correct)
-        ctx.save_for_backward(image, texts, scale)
-        ctx.softmaxes = [p, q]
-        return loss, correct
-
-    @staticmethod
-    @torch.amp.custom_bwd(device_type="cuda")
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_loss, _):
-        if ctx.softmaxes is None:
-            raise RuntimeError("the LABCLIP loss supports a single backward pass per forward")
-        image, texts, scale = ctx.saved_tensors
-        d, q = ctx.softmaxes  # d becomes (dloss / dlogits) * 2B in place
-        ctx.softmaxes = None
-        b = image.shape[0]
-        stride = texts.shape[0] // b
-        rows = torch.arange(b, device=image.device)
-        d[:, ::stride] += q
-        d[rows, rows * stride] -= 2
-        coef = grad_loss * scale / (2 * b)
-        g_image = g_texts = g_scale = None
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            g_texts = d.T @ image.mul(coef)  # (SB, D)
-            if ctx.needs_input_grad[2]:  # dloss/dt = sum(dlogits * logits) = sum(g_texts * texts)
-                g_scale = torch.dot(g_texts.reshape(-1), texts.reshape(-1))
-        if ctx.needs_input_grad[0]:
-            g_image = d @ texts.mul(coef)  # (B, D)
-        return g_image, (g_texts if ctx.needs_input_grad[1] else None), g_scale, None
-
-
-def _interleaved_loss(image: torch.Tensor, texts: torch.Tensor, log_scale: torch.Tensor,
-                      mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The one implementation of :func:`hnb_loss` and :func:`sb_loss` (and the training step's).
-
-    ``texts``: ``(2B, D)`` mapped captions interleaved ``[p_0, n_0, p_1, n_1, ...]`` (HNB) or
-    ``(B, D)`` positives (SB). One matrix product gives all ``B x 2B`` logits (no
-    concatenation); forward and backward are written out (:class:`_ContrastiveLoss`).
-    ``mask``: ``(B, 2B)`` (or ``(B, B)``) false negatives, interleaved the same way, removed
-    from both softmaxes. Returns the loss and a ``(B,)`` bool: which images rank their own
-    caption first.
-    """
-    if len(texts) % len(image):
-        raise ValueError(f"{len(texts)} caption rows is not a multiple of {len(image)} image rows")
-    return _ContrastiveLoss.apply(image, texts, log_scale, mask)
-
-
-def hnb_loss(image: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, log_scale: torch.Tensor,
-             false_pos: torch.Tensor | None = None, false_neg: torch.Tensor | None = None) -> torch.Tensor:
-    """The hard-negative batch loss of paper 1 (its code's ``constrastive_loss_with_negatives``).
-
-    ``image, positive, negative``: ``(B, D)``, L2-normalised (the captions already mapped).
-    Image -> text: cross-entropy over the ``2B`` captions ``[positives; negatives]`` with target
-    the image's own positive; text -> image: each positive caption over the ``B`` images
-    (negatives are never queries). ``log_scale`` is ``t``: logits are ``exp(t) * cosine``.
-    ``false_pos`` / ``false_neg``: optional ``(B, B)`` bool masks of false negatives (column
-    ``j`` is the same caption as row ``i``'s positive); they are removed from the softmax.
-    """
-    b = len(image)
-    texts = torch.stack([positive, negative], dim=1).reshape(2 * b, -1)  # [p0, n0, p1, n1, ...]
-    mask = None
-    if false_pos is not None or false_neg is not None:
-        none = torch.zeros(b, b, dtype=torch.bool, device=image.device)
-        mask = torch.stack([none if false_pos is None else false_pos, none if false_neg is None else false_neg],
-                           dim=2).reshape(b, 2 * b)
-    return _interleaved_loss(image, texts, log_scale, mask)[0]
-
-
-def sb_loss(image: torch.Tensor, positive: torch.Tensor, log_scale: torch.Tensor,
-            false_pos: torch.Tensor | None = None) -> torch.Tensor:
-    """Plain symmetric InfoNCE over ``B x B`` (paper 1's "SB" ablation); shapes as :func:`hnb_loss`."""
-    return _interleaved_loss(image, positive, log_scale, false_pos)[0]
-
-
-def duplicate_ids(*blocks: torch.Tensor, decimals: int = 5) -> list[torch.Tensor]:
-    """Integer ids such that rows with the same (rounded) embedding share an id, across all blocks.
-
-    Use it to find identical captions when their strings are not at hand: ``duplicate_ids(pos,
-    neg)`` returns ``[(N,), (N,)]`` ids for the false-negative mask of :class:`LinearAlignment`.
-    """
-    x = torch.cat([torch.round(b.float() * 10**decimals) for b in blocks])
-    _, inv = torch.unique(x, dim=0, return_inverse=True)
-    return list(torch.split(inv, [len(b) for b in blocks]))
 
 
 def _check_ids(name: str, ids, n: int) -> torch.Tensor:
@@ -529,7 +387,7 @@ def map_statistics(alignment: LinearAlignment) -> dict[str, float]:
 
 
 def triplet(part: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(image, caption, swap)`` of one part of :func:`~labclip_lib.geometry.pair_embeddings`: the
+    """``(image, caption, swap)`` of one part of :func:`~labclip_lib.analysis.geometry.pair_embeddings`: the
     arguments of ``binding_accuracy``, ``LinearAlignment.fit`` / ``score`` and ``alignment_effects``."""
     return part["image"], part["caption"], part["swap"]
 
@@ -538,187 +396,10 @@ def fit_alignment(emb: dict, loss: str = "hnb", metadata: dict | None = None, **
     """Fit a map on ``emb["train"]`` and record ``emb["val"]`` every epoch (when present).
 
     ``emb``: ``{"train": ..., "val": ...}``, each ``{"image", "caption", "swap"}`` ``(N, D)``
-    embeddings (see :func:`~labclip_lib.geometry.pair_embeddings`); ``kwargs`` go to
+    embeddings (see :func:`~labclip_lib.analysis.geometry.pair_embeddings`); ``kwargs`` go to
     :class:`LinearAlignment`.
     """
     if "train" not in emb:
         raise ValueError("emb needs a 'train' part")
     val = triplet(emb["val"]) if "val" in emb else None
     return LinearAlignment(loss, **kwargs).fit(*triplet(emb["train"]), validation=val, metadata=metadata)
-
-
-#: The methods compared in chapter 6, in table order.
-METHODS = ("before (cosine)", "LABCLIP (HNB)", "SB ablation", "fine-tuned (FT)")
-
-
-def binding_by_method(emb: dict, maps: dict, finetuned: dict | None = None, data: dict | None = None,
-                      part: str = "test") -> list[dict]:
-    """Binding accuracy on split ``part`` of every organism and seed under each of :data:`METHODS`.
-
-    ``emb``: ``{(name, seed): {part: pair embeddings}}`` (:func:`~labclip_lib.geometry.pair_embeddings`);
-    ``maps``: ``{(name, seed, "hnb" | "sb"): LinearAlignment}`` (missing ones are skipped);
-    ``finetuned``: ``{(name, seed): FinetuneResult}`` with ``data``: ``{seed: OrganismData}``
-    (its scenes are re-embedded by the fine-tuned model). Returns rows
-    ``{"organism", "seed", "method", "binding"}``.
-    """
-    from .geometry import pair_embeddings
-
-    if finetuned and data is None:
-        raise ValueError("scoring fine-tuned models needs data={seed: OrganismData}")
-    rows = []
-    for (name, seed), e in emb.items():
-        if part not in e:
-            raise ValueError(f"embeddings of {name!r} seed {seed} have no {part!r} part")
-        scores = {METHODS[0]: binding_accuracy(*triplet(e[part]))}
-        for loss, method in (("hnb", METHODS[1]), ("sb", METHODS[2])):
-            if (name, seed, loss) in maps:
-                scores[method] = maps[name, seed, loss].score(*triplet(e[part]))
-        rows += [{"organism": name, "seed": seed, "method": m, "binding": b} for m, b in scores.items()]
-    for (name, seed), ft in (finetuned or {}).items():
-        b = binding_accuracy(*triplet(pair_embeddings(ft.model, data[seed], part)))
-        rows.append({"organism": name, "seed": seed, "method": METHODS[3], "binding": b})
-    return rows
-
-
-def before_after(model, alignment: "LinearAlignment") -> dict:
-    """``{"before (cosine)": model, "LABCLIP (HNB)": AlignedModel(model, alignment)}``: the two
-    versions of a model that chapter 6's generalisation tests compare."""
-    return {METHODS[0]: model, METHODS[1]: AlignedModel(model, alignment)}
-
-
-def alignment_effects(alignment: LinearAlignment, image: torch.Tensor, caption: torch.Tensor,
-                      swap: torch.Tensor) -> dict[str, float]:
-    """What the map changes on matched rows ``(N, D)``: binding accuracy, mean
-    ``cos(caption, swap)``, mean margin ``cos(image, caption) - cos(image, swap)`` and the
-    modality gap (distance between the unit image and caption centroids), before and after."""
-    from .geometry import modality_gap, swap_geometry
-
-    out = {}
-    for when, (c, s) in (("before", (caption, swap)), ("after", (alignment.transform(caption), alignment.transform(swap)))):
-        geo = swap_geometry(image, c, s)
-        out[f"binding {when}"] = binding_accuracy(image, c, s)
-        out[f"cos(caption, swap) {when}"] = float(geo["cos(caption, swap)"].mean())
-        out[f"margin {when}"] = float(geo["margin"].mean())
-        out[f"gap {when}"] = modality_gap(image, c)["gap"]
-    return out
-
-
-class AlignedModel:
-    """A model whose text embeddings go through a LABCLIP map (images untouched).
-
-    Has the same ``encode_images`` / ``encode_texts`` interface as
-    :func:`labclip_lib.models.load_model`'s models, so every analysis of the book runs on it.
-    """
-
-    def __init__(self, model, alignment: LinearAlignment, name: str | None = None):
-        alignment._fitted()
-        if getattr(model, "dim", alignment.n_features_in_) != alignment.n_features_in_:
-            raise ValueError(f"the map is {alignment.n_features_in_}-dimensional but {model!r} embeds in "
-                             f"{model.dim} dimensions")
-        self.model, self.alignment = model, alignment
-        self.name = name or f"{getattr(model, 'name', type(model).__name__)} + LABCLIP"
-        self.dim = alignment.n_features_in_
-        self.image_size = getattr(model, "image_size", None)
-        self.preprocess_config = getattr(model, "preprocess_config", None)
-        digest = hashlib.sha256(alignment.weight_.numpy().tobytes()).hexdigest()[:16]
-        self.fingerprint = f"{getattr(model, 'fingerprint', self.name)}+map:{digest}"
-        # the map leaves images alone: image embeddings are the base model's (and share its cache)
-        self.image_fingerprint = getattr(model, "image_fingerprint", None) or getattr(model, "fingerprint", None)
-
-    def __repr__(self) -> str:
-        return f"AlignedModel({self.model!r}, D={self.dim})"
-
-    def encode_images(self, images, **kwargs) -> torch.Tensor:
-        """The base model's image embeddings, unchanged: ``(N, D)``."""
-        return self.model.encode_images(images, **kwargs)
-
-    def encode_texts(self, captions: Sequence[str], normalize: bool = True, **kwargs) -> torch.Tensor:
-        """``normalize(A f_text(caption))``: ``(N, D)`` (always unit length; the map re-normalises)."""
-        return self.alignment.transform(self.model.encode_texts(captions, **kwargs))
-
-
-@dataclass
-class FinetuneResult:
-    """A fully fine-tuned organism (both encoders and the map) and its curves."""
-
-    model: AlignedModel
-    history: dict
-    seconds: float
-    parameters: int
-
-
-def finetune_organism(model, data, *, loss: str = "hnb", epochs: int = 2, lr: float = 3e-4, batch_size: int = 128,
-                      seed: int = 0, progress: bool | None = None) -> FinetuneResult:
-    """Paper 1's "CLIP-FT" baseline on an organism: unfreeze both encoders *and* the map.
-
-    ``model``: an :class:`~labclip_lib.organisms.OrganismModel` (left unchanged; a copy is
-    trained). ``data``: its :class:`~labclip_lib.organisms.OrganismData`; training rows are the
-    train split's scenes with a valid swap, with their complete captions and swapped captions,
-    the same rows the map is fitted on. Same loss as the map (HNB or SB), Adam (the authors used
-    plain SGD in fp16 for 50 epochs on a GPU; we train in fp32 for ``epochs`` passes, CPU-sized).
-    """
-    from .geometry import pair_embeddings
-    from .organisms import OrganismModel, _to_pixels, weights_digest
-
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
-    if not isinstance(model, OrganismModel):
-        raise TypeError("finetune_organism needs an organism (OrganismModel); for a pretrained CLIP, fine-tune "
-                        "with your own training loop")
-    idx = [int(i) for i in data.split.train if data.eval_negatives[i] is not None]
-    has_val = any(data.eval_negatives[i] is not None for i in data.split.val)
-    if len(idx) < 2:
-        raise ValueError("fewer than 2 training scenes with a valid swap")
-    torch.manual_seed(seed)
-    net = copy.deepcopy(model.network).to(model.device).train()
-    tok = model.tokenizer
-    d = model.dim
-    weight = torch.nn.Parameter(torch.eye(d, device=model.device))
-    log_scale = torch.nn.Parameter(torch.zeros((), device=model.device))
-    ids, lens = tok([data.eval_captions[i].text for i in idx])
-    nids, nlens = tok([data.eval_negatives[i].text for i in idx])
-    params = list(net.parameters()) + [weight, log_scale]
-    opt = torch.optim.Adam(params, lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    steps = len(idx) // batch_size if len(idx) >= batch_size else 1
-    images = data.images[idx]
-    hist = {"epoch": [], "loss": [], "val_binding": []}
-
-    def current() -> AlignedModel:
-        snapshot = copy.deepcopy(net).eval()
-        m = OrganismModel(snapshot, model.config, model.tokenizer.vocabulary,
-                          fingerprint=f"{model.fingerprint}+ft@{weights_digest(snapshot)}", device=model.device)
-        a = LinearAlignment(loss=loss, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed)
-        a._set(weight.detach(), float(log_scale.detach()))
-        return AlignedModel(m, a, name=f"{model.name} fine-tuned")
-
-    def val_binding() -> float:
-        return binding_accuracy(*triplet(pair_embeddings(current(), data, "val")))
-
-    t0 = time.perf_counter()
-    bar = progress_bar(steps * epochs, f"fine-tuning {model.name} ({loss})", show=progress is not False)
-    for epoch in range(1, epochs + 1):
-        net.train()
-        perm = torch.randperm(len(idx), generator=gen)
-        losses = []
-        for s in range(steps):
-            b = perm[s * batch_size : (s + 1) * batch_size]
-            x = F.normalize(net.encode_image(_to_pixels(images[b]).to(model.device)), dim=1)
-            lb, nb = lens[b], nlens[b]
-            p = F.normalize(net.encode_text(ids[b, : int(lb.max())].to(model.device), lb) @ weight.T, dim=1)
-            if loss == "hnb":
-                q = F.normalize(net.encode_text(nids[b, : int(nb.max())].to(model.device), nb) @ weight.T, dim=1)
-                value = hnb_loss(x, p, q, log_scale)
-            else:
-                value = sb_loss(x, p, log_scale)
-            opt.zero_grad(set_to_none=True)
-            value.backward()
-            opt.step()
-            losses.append(float(value.detach()))
-            bar.update()
-        hist["epoch"].append(epoch)
-        hist["loss"].append(float(np.mean(losses)))
-        hist["val_binding"].append(val_binding() if has_val else float("nan"))
-    bar.close()
-    seconds = time.perf_counter() - t0
-    return FinetuneResult(current(), hist, seconds, sum(p.numel() for p in params))

@@ -21,11 +21,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .metrics import binding_accuracy
+from ..metrics import binding_accuracy
+from ..world.render import render
+from ..world.scenes import COLORS, SHAPES, SIZES, Scene, make_scene
+from ..world.splits import Split, split_by_combination
 from .probes import LinearProbe
-from .render import render
-from .scenes import COLORS, SHAPES, SIZES, Scene, make_scene
-from .splits import Split, split_by_combination
 
 __all__ = ["ConjunctiveData", "conjunctive_data", "conjunctive_search"]
 

@@ -14,12 +14,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .cache import image_embeddings
-from .captions import CaptionSpec, describe_all
+from ..embed.cache import image_embeddings
+from ..world.captions import CaptionSpec, describe_all
+from ..world.scenes import COLORS, SIZES, Scene
+from ..world.scenesets import rendered_scenes
+from ..world.splits import Split, split_by_combination
 from .probes import ProbeResult, probe_object_colors_many
-from .scenes import COLORS, SIZES, Scene
-from .scenesets import rendered_scenes
-from .splits import Split, split_by_combination
 
 __all__ = ["MODALITIES", "ProbeData", "probe_data", "modality_probes", "probe_rows", "probes_by_object_count",
            "other_object_error_share"]

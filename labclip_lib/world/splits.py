@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .runtime import rng as _rng
+from ..runtime import rng as _rng
 from .scenes import Scene
 
 __all__ = ["Split", "swap_class", "split_by_combination", "split_summary"]

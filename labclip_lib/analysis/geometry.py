@@ -16,10 +16,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .cache import image_embeddings
-from .metrics import binding_accuracy, check_embeddings, pair_scores
+from ..embed.cache import image_embeddings
+from ..metrics import binding_accuracy, check_embeddings, pair_scores
+from ..world.scenes import COLORS
 from .probes import ProbeResult
-from .scenes import COLORS
+from .unimodal import modality_probes
 
 __all__ = ["pair_embeddings", "swap_geometry", "probe_weight_cosines", "probe_weight_agreement", "modality_gap", "remove_modality_gap", "binding_without_gap",
            "pca_2d"]
@@ -79,8 +80,6 @@ def probe_weight_agreement(model, data, seed: int = 0) -> float:
     """Mean image-vs-text probe-weight cosine of ``model`` on ``data`` (chapter 4's per-shape
     colour probes on both modalities, then :func:`probe_weight_cosines` averaged over every
     (shape, colour)). Paper 1 reports 0.20 for CLIP on CLEVR, 0.75 after its linear map."""
-    from .unimodal import modality_probes
-
     probes = modality_probes(model, data, seed=seed)
     return float(np.mean([r["cosine"] for r in probe_weight_cosines(probes["image"], probes["text"])]))
 

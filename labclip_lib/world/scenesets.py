@@ -10,33 +10,23 @@ change to the scene world or the renderer never serves stale images. Nothing is 
 
 from __future__ import annotations
 
-import hashlib
-from functools import lru_cache
+import warnings
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from .cache import key_hash, read_directory, save_directory
-from .runtime import cache_dir
+from ..runtime import cache_dir
+from ..storage import code_fingerprint, key_hash, read_directory, save_directory
+from .render import render
+from .sampling import sample_scenes
 from .scenes import SIZES, Scene, SceneObject
 
-__all__ = ["code_fingerprint", "scenes_to_records", "scenes_from_records", "rendered_scenes"]
+__all__ = ["scenes_to_records", "scenes_from_records", "rendered_scenes"]
 
 _FIELDS = ("shape", "color", "size", "material", "x", "y", "rotation", "salience")
 _META, _IMAGES = "scenes.json", "images.safetensors"
-
-
-@lru_cache(maxsize=None)
-def code_fingerprint(*modules: str) -> str:
-    """sha256 of the source files of ``labclip_lib`` modules (e.g. ``"scenes", "render"``):
-    part of every cache key whose values those modules compute."""
-    h = hashlib.sha256()
-    here = Path(__file__).parent
-    for name in sorted(modules):
-        h.update(name.encode() + (here / f"{name}.py").read_bytes())
-    return h.hexdigest()[:16]
 
 
 def scenes_to_records(scenes: Sequence[Scene]) -> list[list[list]]:
@@ -60,9 +50,6 @@ def rendered_scenes(n: int, n_objects: int | Sequence[int], seed: int, resolutio
     ``cache_dir("scenes")``); a corrupt entry is recomputed. Same arguments, same result, with
     or without the cache.
     """
-    from .render import render
-    from .scenes import sample_scenes
-
     counts = [int(n_objects)] if isinstance(n_objects, (int, np.integer)) else [int(k) for k in n_objects]
 
     def compute() -> tuple[list[Scene], torch.Tensor]:
@@ -72,7 +59,7 @@ def rendered_scenes(n: int, n_objects: int | Sequence[int], seed: int, resolutio
     if not cache:
         return compute()
     key = {"what": "rendered scenes", "n": int(n), "n_objects": counts, "seed": int(seed),
-           "resolution": int(resolution), "sizes": list(sizes), "code": code_fingerprint("scenes", "render")}
+           "resolution": int(resolution), "sizes": list(sizes), "code": code_fingerprint("world.scenes", "world.sampling", "world.render")}
     root = Path(directory) if directory is not None else cache_dir("scenes")
     path = root / f"scenes-{key_hash(key)[:20]}"
     if path.exists():
@@ -81,8 +68,6 @@ def rendered_scenes(n: int, n_objects: int | Sequence[int], seed: int, resolutio
             if meta.get("key") == key:
                 return scenes_from_records(meta["scenes"]), tensors["images"]
         except (ValueError, KeyError, TypeError) as err:
-            import warnings
-
             warnings.warn(f"re-rendering scene set {path.name}: {err}", stacklevel=2)
     scenes, images = compute()
     save_directory(path, _META, _IMAGES, {"images": images}, {"key": key, "scenes": scenes_to_records(scenes)})

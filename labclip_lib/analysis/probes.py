@@ -12,15 +12,23 @@ scene but not which goes with which; and the same probe on an untrained encoder.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.numpy import save_file
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
-from .metrics import check_embeddings
-from .scenes import COLORS, SHAPES, Scene
-from .splits import Split
+from ..metrics import check_embeddings
+from ..runtime import parallel_map
+from ..world.scenes import COLORS, SHAPES, Scene
+from ..world.splits import Split
 
 __all__ = ["LinearProbe", "object_color_labels", "object_color_sets", "bag_of_words_ceiling",
            "set_bag_of_words_ceiling", "ProbeResult", "probe_object_colors", "probe_object_colors_many"]
@@ -53,7 +61,6 @@ class LinearProbe:
         ``sample_weight`` ``(N,)`` weights the training rows (soft labels are rows repeated
         with weights that sum to one per example: cross-entropy against the distribution).
         """
-        from threadpoolctl import threadpool_limits
 
         xt, yt = self._prep(x_train), np.asarray(y_train)
         if len(xt) != len(yt):
@@ -73,11 +80,6 @@ class LinearProbe:
     def _fit_candidates(self, cands, xt, yt, x_val, y_val, sample_weight):
         """A regularisation path: one scaler, then C in increasing order, each fit warm-started
         from the previous solution (about 5x fewer L-BFGS iterations than cold starts)."""
-        import copy
-
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
 
         scaler = StandardScaler().fit(xt)
         xs = scaler.transform(xt)
@@ -123,7 +125,6 @@ class LinearProbe:
 
     def save(self, path) -> None:
         """Save as safetensors (weights, scaler, classes) with the chosen C in the metadata."""
-        from safetensors.numpy import save_file
 
         if not hasattr(self, "model_"):
             raise ValueError("fit the probe before saving it")
@@ -137,10 +138,6 @@ class LinearProbe:
     @classmethod
     def load(cls, path) -> "LinearProbe":
         """Load a probe written by :meth:`save` (no unpickling)."""
-        from safetensors import safe_open
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
 
         with safe_open(str(path), framework="numpy") as f:
             t = {k: f.get_tensor(k) for k in f.keys()}
@@ -299,8 +296,6 @@ def probe_object_colors_many(embs: Sequence[torch.Tensor], scenes: Sequence[Scen
     text), all probes fitted in parallel (``n_jobs`` processes, see
     :func:`~labclip_lib.runtime.parallel_map`): each probe runs on one core, so two cores fit
     two at a time. Same results as one by one."""
-    from .runtime import parallel_map
-
     embs = [check_embeddings("embeddings", e) for e in embs]
     for e in embs:
         if len(e) != len(scenes):

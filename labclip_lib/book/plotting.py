@@ -5,7 +5,11 @@ from __future__ import annotations
 import textwrap
 from typing import Sequence
 
+import matplotlib as mpl
+import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
+import torch
 
 __all__ = ["set_style", "show_images", "color_swatches", "plot_training_curves", "plot_accuracy_bars",
            "plot_metric_lines", "show_scored_pairs", "plot_caption_ranking", "plot_confusion",
@@ -17,8 +21,6 @@ PAPER_STYLE = {"color": "0.25", "linestyle": "--", "linewidth": 1.2}
 
 def set_style(context: str = "notebook", dpi: int = 110) -> None:
     """The book's figure style: seaborn's whitegrid theme, compact fonts, crisp images."""
-    import matplotlib as mpl
-    import seaborn as sns
 
     sns.set_theme(style="whitegrid", context=context)
     mpl.rcParams.update(
@@ -41,7 +43,6 @@ def show_images(
     suptitle: str | None = None,
 ):
     """Grid of images ``(N, H, W, 3)`` uint8 with optional wrapped titles; returns the figure."""
-    import matplotlib.pyplot as plt
 
     images = list(images)
     if not images:
@@ -66,7 +67,6 @@ def show_images(
 
 def color_swatches(colors: dict[str, tuple[int, int, int]], ax=None):
     """The colour vocabulary as labelled swatches; returns the axes."""
-    import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(1.0 * len(colors), 1.2))
@@ -83,7 +83,6 @@ def color_swatches(colors: dict[str, tuple[int, int, int]], ax=None):
 
 def plot_training_curves(histories: dict[str, dict]):
     """Loss, in-batch accuracy and validation binding per epoch, one line per organism."""
-    import matplotlib.pyplot as plt
 
     if not histories:
         raise ValueError("no training histories to plot")
@@ -108,7 +107,6 @@ def plot_accuracy_bars(table, value: str, by: str, references: dict[str, float] 
     ``table`` is a pandas DataFrame; ``references`` maps a label (e.g. "chance", "paper: CLIP
     on CLEVR") to a horizontal line.
     """
-    import matplotlib.pyplot as plt
 
     if len(table) == 0:
         raise ValueError("empty table")
@@ -134,7 +132,6 @@ def plot_accuracy_bars(table, value: str, by: str, references: dict[str, float] 
 def plot_metric_lines(table, x: str, y: str, by: str, references: dict[str, float] | None = None,
                       ylabel: str = "accuracy", ax=None, order: Sequence[str] | None = None):
     """Mean ± std of ``y`` against ``x``, one line per ``by`` group, with reference lines."""
-    import matplotlib.pyplot as plt
 
     if len(table) == 0:
         raise ValueError("empty table")
@@ -178,7 +175,6 @@ def plot_caption_ranking(scores, texts: Sequence[str], true: int | None = None, 
     ``scores``: ``(M,)`` similarities of one image with ``texts``. When the true or swapped
     caption is not among the top, it is appended with its rank. Returns the axes.
     """
-    import matplotlib.pyplot as plt
 
     scores = np.asarray(scores, dtype=float)
     if scores.ndim != 1 or len(scores) != len(texts) or len(texts) == 0:
@@ -203,7 +199,6 @@ def plot_caption_ranking(scores, texts: Sequence[str], true: int | None = None, 
 
 def plot_confusion(true: Sequence[int], pred: Sequence[int], labels: Sequence[str], ax=None, title: str | None = None):
     """Row-normalised confusion matrix of a probe (rows: true class, columns: predicted)."""
-    import matplotlib.pyplot as plt
 
     true, pred = np.asarray(true, dtype=int), np.asarray(pred, dtype=int)
     if len(true) == 0 or len(true) != len(pred):
@@ -228,7 +223,6 @@ def plot_confusion(true: Sequence[int], pred: Sequence[int], labels: Sequence[st
 def plot_distributions(table, value: str, by: str, references: dict[str, float] | None = None, ax=None,
                        order: Sequence[str] | None = None, bins: int = 60):
     """Overlaid histograms (densities) of ``value`` per ``by`` group, with vertical reference lines."""
-    import matplotlib.pyplot as plt
 
     if len(table) == 0:
         raise ValueError("empty table")
@@ -256,7 +250,6 @@ def plot_swap_pairs_2d(image_xy, caption_xy, swap_xy, labels: Sequence[str] | No
     Each image is joined to its caption (solid) and to its swap (dotted); ``highlight``
     draws one triple in full colour and the rest faded. Returns the axes.
     """
-    import matplotlib.pyplot as plt
 
     image_xy, caption_xy, swap_xy = (np.asarray(a, dtype=float) for a in (image_xy, caption_xy, swap_xy))
     if not (image_xy.shape == caption_xy.shape == swap_xy.shape) or image_xy.ndim != 2 or image_xy.shape[1] != 2:
@@ -292,7 +285,6 @@ def plot_grouped_bars(table, value: str, by: str, hue: str, references: dict[str
     (e.g. paper 1's CLEVR numbers for "before", "LABCLIP", "fine-tuned") drawn as hollow
     diamonds at the right of the axes, in the hue's colour.
     """
-    import matplotlib.pyplot as plt
 
     if len(table) == 0:
         raise ValueError("empty table")
@@ -332,8 +324,6 @@ def plot_singular_values(maps: dict, ax=None):
 
     ``maps``: name -> fitted :class:`~labclip_lib.alignment.LinearAlignment` (or a ``(D, D)``
     tensor)."""
-    import matplotlib.pyplot as plt
-    import torch
 
     if not maps:
         raise ValueError("no maps to plot")

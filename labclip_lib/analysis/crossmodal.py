@@ -22,11 +22,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .cache import image_embeddings
-from .captions import CaptionSpec, describe_all, swap_negatives
-from .metrics import binding_accuracy, check_embeddings, pair_scores
-from .scenes import COLORS, SHAPES, Scene
-from .scenesets import rendered_scenes
+from ..embed.cache import image_embeddings
+from ..metrics import binding_accuracy, check_embeddings, pair_scores
+from ..world.captions import CaptionSpec, describe_all, swap_negatives
+from ..world.scenes import COLORS, SHAPES, Scene
+from ..world.scenesets import rendered_scenes
 
 __all__ = [
     "single_object_report",

@@ -1,0 +1,17 @@
+"""LABCLIP, paper 1's fix: a linear map on frozen text embeddings that restores binding.
+
+The pipeline inside: :mod:`.loss` (HNB and SB, written out) -> :mod:`.estimator`
+(:class:`LinearAlignment`: ``fit`` / ``transform`` / ``score`` / ``save`` / ``load``, the authors'
+checkpoints too) -> :mod:`.aligned` (:class:`AlignedModel`: any model with a map on its text side)
+-> :mod:`.finetune` (the "CLIP-FT" baseline on organisms) -> :mod:`.compare` (chapter 6's tables).
+"""
+
+from .aligned import AlignedModel
+from .compare import METHODS, alignment_effects, before_after, binding_by_method
+from .estimator import ALIGNMENT_FORMAT, AlignmentHistory, LinearAlignment, fit_alignment, map_statistics, triplet
+from .finetune import FinetuneResult, finetune_organism
+from .loss import LOSSES, duplicate_ids, hnb_loss, sb_loss
+
+__all__ = ["AlignedModel", "METHODS", "alignment_effects", "before_after", "binding_by_method", "ALIGNMENT_FORMAT",
+           "AlignmentHistory", "LinearAlignment", "fit_alignment", "map_statistics", "triplet", "FinetuneResult",
+           "finetune_organism", "LOSSES", "duplicate_ids", "hnb_loss", "sb_loss"]

@@ -1,0 +1,154 @@
+"""The LABCLIP losses, written out: HNB (every image against the batch's captions *and* their
+attribute-swapped captions, ``B x 2B`` logits) and the SB ablation (plain symmetric InfoNCE).
+
+:class:`_ContrastiveLoss` computes the loss and its gradient by hand (one matrix product for the
+logits, softmaxes shifted by the scale, a max-shifted fallback), checked against autograd's
+cross-entropy formulation in the tests.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["LOSSES", "hnb_loss", "sb_loss", "duplicate_ids"]
+
+LOSSES = ("hnb", "sb")
+
+
+def _softmaxes(image: torch.Tensor, texts: torch.Tensor, scale: torch.Tensor, mask: torch.Tensor | None,
+               stride: int) -> tuple[torch.Tensor, ...]:
+    """Both softmaxes of the contrastive loss and the per-row cross-entropies.
+
+    Returns ``p`` ``(B, SB)`` (image -> caption, over all captions), ``q`` ``(B, B)`` (positive
+    caption -> image, over the images), and the cross-entropies ``(B,)`` of both directions.
+    Inputs are L2-normalised, so every logit is at most the scale ``s``: the exponentials are
+    taken of ``logit - s`` (the shift is folded into the matrix product, and no pass over the
+    logits looks for row maxima). If a row or column would then underflow (every cosine far
+    below 1 at a large scale), or the inputs were not normalised, the classical max-shifted
+    form is used instead.
+    """
+    b = image.shape[0]
+    s = float(scale)
+    rows = torch.arange(b, device=image.device)
+    e = torch.addmm(image.new_full((), -s), image, texts.T, alpha=s)  # logits - s
+    if mask is not None:
+        e.masked_fill_(mask, float("-inf"))
+    pos = e[rows, rows * stride]  # own captions' logits - s
+    e.exp_()
+    z_r, z_c = e.sum(1), e[:, ::stride].sum(0)
+    lo = torch.minimum(z_r.min(), z_c.min())
+    if bool(torch.isfinite(z_r).all() & torch.isfinite(z_c).all() & (lo >= 1e-30)):
+        q = e[:, ::stride] / z_c
+        return e.div_(z_r[:, None]), q, z_r.log_() - pos, z_c.log_() - pos
+    logits = torch.mm(image.mul(s), texts.T)  # fallback: shift by the row and column maxima
+    if mask is not None:
+        logits.masked_fill_(mask, float("-inf"))
+    cols = logits[:, ::stride]
+    pos = logits[rows, rows * stride]
+    lse_r, lse_c = torch.logsumexp(logits, 1), torch.logsumexp(cols, 0)
+    return (logits - lse_r[:, None]).exp_(), (cols - lse_c[None, :]).exp_(), lse_r - pos, lse_c - pos
+
+
+class _ContrastiveLoss(torch.autograd.Function):
+    """Forward and backward of the loss written out, so that each ``B x SB`` pass is done once.
+
+    Autograd's two cross-entropies cost about twice as many passes over the logits (each
+    log-softmax forward and backward, the gradient buffers of the strided column block, their
+    sum) as the arithmetic needs. Here the forward pass keeps the two softmaxes, and the backward
+    pass turns them in place into the logits' gradient and runs the two products. Only
+    first-order gradients (``once_differentiable``); a second backward through the same graph
+    is refused.
+    """
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)  # softmaxes in fp32 under autocast
+    def forward(ctx, image, texts, log_scale, mask):
+        b = image.shape[0]
+        stride = texts.shape[0] // b
+        scale = log_scale.exp()
+        p, q, ce_r, ce_c = _softmaxes(image, texts, scale, mask, stride)
+        loss = (ce_r.mean() + ce_c.mean()) / 2
+        rows = torch.arange(b, device=image.device)
+        correct = p[rows, rows * stride] >= p.amax(1)  # the own caption ranks first (ties count as right)
+        ctx.mark_non_differentiable(correct)
+        ctx.save_for_backward(image, texts, scale)
+        ctx.softmaxes = [p, q]
+        return loss, correct
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_loss, _):
+        if ctx.softmaxes is None:
+            raise RuntimeError("the LABCLIP loss supports a single backward pass per forward")
+        image, texts, scale = ctx.saved_tensors
+        d, q = ctx.softmaxes  # d becomes (dloss / dlogits) * 2B in place
+        ctx.softmaxes = None
+        b = image.shape[0]
+        stride = texts.shape[0] // b
+        rows = torch.arange(b, device=image.device)
+        d[:, ::stride] += q
+        d[rows, rows * stride] -= 2
+        coef = grad_loss * scale / (2 * b)
+        g_image = g_texts = g_scale = None
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            g_texts = d.T @ image.mul(coef)  # (SB, D)
+            if ctx.needs_input_grad[2]:  # dloss/dt = sum(dlogits * logits) = sum(g_texts * texts)
+                g_scale = torch.dot(g_texts.reshape(-1), texts.reshape(-1))
+        if ctx.needs_input_grad[0]:
+            g_image = d @ texts.mul(coef)  # (B, D)
+        return g_image, (g_texts if ctx.needs_input_grad[1] else None), g_scale, None
+
+
+def _interleaved_loss(image: torch.Tensor, texts: torch.Tensor, log_scale: torch.Tensor,
+                      mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The one implementation of :func:`hnb_loss` and :func:`sb_loss` (and the training step's).
+
+    ``texts``: ``(2B, D)`` mapped captions interleaved ``[p_0, n_0, p_1, n_1, ...]`` (HNB) or
+    ``(B, D)`` positives (SB). One matrix product gives all ``B x 2B`` logits (no
+    concatenation); forward and backward are written out (:class:`_ContrastiveLoss`).
+    ``mask``: ``(B, 2B)`` (or ``(B, B)``) false negatives, interleaved the same way, removed
+    from both softmaxes. Returns the loss and a ``(B,)`` bool: which images rank their own
+    caption first.
+    """
+    if len(texts) % len(image):
+        raise ValueError(f"{len(texts)} caption rows is not a multiple of {len(image)} image rows")
+    return _ContrastiveLoss.apply(image, texts, log_scale, mask)
+
+
+def hnb_loss(image: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, log_scale: torch.Tensor,
+             false_pos: torch.Tensor | None = None, false_neg: torch.Tensor | None = None) -> torch.Tensor:
+    """The hard-negative batch loss of paper 1 (its code's ``constrastive_loss_with_negatives``).
+
+    ``image, positive, negative``: ``(B, D)``, L2-normalised (the captions already mapped).
+    Image -> text: cross-entropy over the ``2B`` captions ``[positives; negatives]`` with target
+    the image's own positive; text -> image: each positive caption over the ``B`` images
+    (negatives are never queries). ``log_scale`` is ``t``: logits are ``exp(t) * cosine``.
+    ``false_pos`` / ``false_neg``: optional ``(B, B)`` bool masks of false negatives (column
+    ``j`` is the same caption as row ``i``'s positive); they are removed from the softmax.
+    """
+    b = len(image)
+    texts = torch.stack([positive, negative], dim=1).reshape(2 * b, -1)  # [p0, n0, p1, n1, ...]
+    mask = None
+    if false_pos is not None or false_neg is not None:
+        none = torch.zeros(b, b, dtype=torch.bool, device=image.device)
+        mask = torch.stack([none if false_pos is None else false_pos, none if false_neg is None else false_neg],
+                           dim=2).reshape(b, 2 * b)
+    return _interleaved_loss(image, texts, log_scale, mask)[0]
+
+
+def sb_loss(image: torch.Tensor, positive: torch.Tensor, log_scale: torch.Tensor,
+            false_pos: torch.Tensor | None = None) -> torch.Tensor:
+    """Plain symmetric InfoNCE over ``B x B`` (paper 1's "SB" ablation); shapes as :func:`hnb_loss`."""
+    return _interleaved_loss(image, positive, log_scale, false_pos)[0]
+
+
+def duplicate_ids(*blocks: torch.Tensor, decimals: int = 5) -> list[torch.Tensor]:
+    """Integer ids such that rows with the same (rounded) embedding share an id, across all blocks.
+
+    Use it to find identical captions when their strings are not at hand: ``duplicate_ids(pos,
+    neg)`` returns ``[(N,), (N,)]`` ids for the false-negative mask of :class:`LinearAlignment`.
+    """
+    x = torch.cat([torch.round(b.float() * 10**decimals) for b in blocks])
+    _, inv = torch.unique(x, dim=0, return_inverse=True)
+    return list(torch.split(inv, [len(b) for b in blocks]))

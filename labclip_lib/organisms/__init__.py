@@ -1,0 +1,30 @@
+"""Organisms: small CLIPs trained from scratch on the scene world (paper 2's setting).
+
+An organism is a dual encoder, a small CNN over 32-64 px scenes and a bidirectional GRU over a
+word-level vocabulary of the caption language, trained with the symmetric InfoNCE loss and a
+learnable temperature. The pipeline inside: :mod:`.config` (what an organism is) ->
+:mod:`.tokenizer`, :mod:`.networks` -> :mod:`.data` (scenes, split, captions of its diet) ->
+:mod:`.training` -> :mod:`.model` (behind the model protocol) -> :mod:`.store` (trained once,
+cached on disk).
+"""
+
+from .config import ORGANISMS, OrganismConfig, organism_config
+from .data import OrganismData, build_data, example_captions
+from .model import OrganismModel, weights_digest
+from .networks import DualEncoder, architecture_table, to_pixels
+from .store import (
+                    ORGANISM_FILE,
+                    WEIGHTS_FILE,
+                    get_organism,
+                    load_organism,
+                    organism_history,
+                    organism_summary,
+                    read_organism,
+)
+from .tokenizer import VOCABULARY, WordTokenizer
+from .training import TrainingHistory, binding_accuracy_2way, train_organism
+
+__all__ = ["ORGANISMS", "OrganismConfig", "organism_config", "OrganismData", "build_data", "example_captions",
+           "OrganismModel", "weights_digest", "DualEncoder", "architecture_table", "to_pixels", "ORGANISM_FILE", "WEIGHTS_FILE",
+           "get_organism", "load_organism", "organism_history", "organism_summary", "read_organism", "VOCABULARY",
+           "WordTokenizer", "TrainingHistory", "binding_accuracy_2way", "train_organism"]

@@ -1,0 +1,113 @@
+"""An organism's data: scenes, their split by held-out combination, rendered images and the
+training captions its diet produces (plus the complete captions and swapped negatives every
+organism is evaluated on). Everything derives from the config, deterministically."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..runtime import cache_dir
+from ..storage import code_fingerprint, compute_or_load_json, key_hash
+from ..world.captions import Caption, CaptionSpec, describe_all, swap_negatives
+from ..world.scenes import Scene
+from ..world.scenesets import rendered_scenes
+from ..world.splits import Split, split_by_combination
+from .config import OrganismConfig
+
+__all__ = ["OrganismData", "build_data", "example_captions"]
+
+
+@dataclass
+class OrganismData:
+    """The data an organism is trained and evaluated on (all derived from its config)."""
+
+    scenes: list[Scene]
+    split: Split
+    images: torch.Tensor  # (N, R, R, 3) uint8
+    train_texts: list[str]  # the training caption of every scene (knobs, optional word shuffle)
+    train_negatives: list[str | None]  # its swap negative (for NegCLIP-style hard negatives)
+    eval_captions: list[Caption]  # complete template caption of every scene
+    eval_negatives: list[Caption | None]  # and its attribute-swapped negative
+    key: str = ""  # names this data (hash of its config fields and of the code that makes it); keys embedding caches
+
+
+def _mixture_captions(scenes: Sequence[Scene], config: OrganismConfig) -> list[Caption]:
+    gen = np.random.default_rng(np.random.SeedSequence([config.seed, 101]))
+    probs = np.array([p for p, _ in config.captions])
+    which = gen.choice(len(probs), size=len(scenes), p=probs / probs.sum())
+    out: list[Caption | None] = [None] * len(scenes)
+    for k, (_, spec) in enumerate(config.captions):
+        idx = np.flatnonzero(which == k)
+        if len(idx):
+            caps = describe_all([scenes[i] for i in idx], spec, seed=config.seed * 1000 + k)
+            for i, c in zip(idx, caps):
+                out[i] = c
+    return out  # type: ignore[return-value]
+
+
+def _shuffle_words(text: str, gen: np.random.Generator) -> str:
+    words = text.replace(",", " ,").split()
+    return " ".join(words[i] for i in gen.permutation(len(words)))
+
+
+def _caption_records(config: OrganismConfig, scenes: Sequence[Scene]) -> dict:
+    """The captions of ``build_data`` as JSON-ready records (training texts, their swaps, the
+    complete evaluation captions and their swaps)."""
+    caps = _mixture_captions(scenes, config)
+    negs = swap_negatives(caps, seed=config.seed, scenes=scenes)
+    texts = [c.text for c in caps]
+    neg_texts = [n.text if n is not None else None for n in negs]
+    if config.shuffle_words:
+        gen = np.random.default_rng(np.random.SeedSequence([config.seed, 202]))
+        texts = [_shuffle_words(t, gen) for t in texts]
+        neg_texts = [_shuffle_words(t, gen) if t is not None else None for t in neg_texts]
+    eval_caps = describe_all(scenes, CaptionSpec(), seed=config.seed + 1)
+    eval_negs = swap_negatives(eval_caps, seed=config.seed + 1, scenes=scenes)
+
+    def record(c: Caption | None):
+        return None if c is None else [c.text, [list(m) for m in c.mentions], c.style]
+
+    return {"texts": texts, "negatives": neg_texts, "eval": [record(c) for c in eval_caps],
+            "eval_negatives": [record(c) for c in eval_negs]}
+
+
+def _caption(record) -> Caption | None:
+    return None if record is None else Caption(record[0], tuple(tuple(m) for m in record[1]), record[2])
+
+
+def build_data(config: OrganismConfig, cache: bool = True) -> OrganismData:
+    """Scenes, split, rendered images and captions for ``config`` (deterministic).
+
+    With ``cache`` the rendered scenes (:func:`labclip_lib.world.scenesets.rendered_scenes`) and the
+    captions are kept under the cache directory, so the chapters that need the same data again
+    read it in a second or two instead of re-rendering it; the result is the same either way.
+    """
+    scenes, images = rendered_scenes(config.n_scenes, list(config.n_objects), config.seed, config.resolution,
+                                     cache=cache)
+    split = split_by_combination(scenes, val=config.val, test=config.test, seed=config.seed)
+    d = config.to_dict()
+    key = {"what": "organism captions", "code": code_fingerprint("world.scenes", "world.sampling", "world.render", "world.captions", "world.splits",
+                                   "organisms.data"),
+           **{k: d[k] for k in ("n_scenes", "n_objects", "resolution", "captions", "shuffle_words", "val", "test",
+                                "seed")}}
+    if cache:
+        rec = compute_or_load_json(key, lambda: _caption_records(config, scenes), directory=cache_dir("captions"),
+                                   name=config.name)
+    else:
+        rec = _caption_records(config, scenes)
+    return OrganismData(scenes, split, images, rec["texts"], rec["negatives"],
+                        [_caption(r) for r in rec["eval"]], [_caption(r) for r in rec["eval_negatives"]],
+                        key=f"{config.name}-{key_hash(key)[:24]}")
+
+
+def example_captions(config: OrganismConfig, scene: Scene, n: int = 4) -> list[str]:
+    """``n`` training captions the organism ``config`` could see for ``scene`` (same machinery)."""
+    texts = [c.text for c in _mixture_captions([scene] * n, config)]
+    if config.shuffle_words:
+        gen = np.random.default_rng(np.random.SeedSequence([config.seed, 202]))
+        texts = [_shuffle_words(t, gen) for t in texts]
+    return texts

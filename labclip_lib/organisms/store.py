@@ -1,0 +1,102 @@
+"""Trained organisms on disk: :func:`get_organism` returns an organism from the cache
+(``cache_dir("organisms")``, one checksummed directory per config hash) or trains and stores it;
+:func:`load_organism` opens one as a model. Weights are safetensors, never unpickled."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import torch
+
+from ..runtime import cache_dir
+from ..storage import read_directory, save_directory
+from .config import ORGANISMS, OrganismConfig
+from .data import build_data
+from .model import OrganismModel
+from .networks import DualEncoder
+from .tokenizer import VOCABULARY, WordTokenizer
+from .training import TrainingHistory, binding_accuracy_2way, train_organism
+
+__all__ = ["ORGANISM_FILE", "WEIGHTS_FILE", "get_organism", "read_organism", "load_organism", "organism_summary",
+           "organism_history"]
+
+
+ORGANISM_FILE = "labclip_organism.json"
+
+
+WEIGHTS_FILE = "model.safetensors"
+
+
+def _save(model: DualEncoder, config: OrganismConfig, hist: TrainingHistory, metrics: dict, path: Path) -> None:
+    meta = {"format": "labclip-organism/1", "config": config.to_dict(), "vocabulary": list(VOCABULARY),
+            "history": hist.to_dict(), "metrics": metrics}
+    save_directory(path, ORGANISM_FILE, WEIGHTS_FILE, model.state_dict(), meta, indent=1)
+
+
+def read_organism(path: str | Path) -> tuple[DualEncoder, dict]:
+    """Load an organism's network and metadata from its directory (safetensors, no pickle).
+
+    Raises ``ValueError`` if the files are missing, corrupt or do not match their checksum.
+    """
+    meta, tensors = read_directory(path, ORGANISM_FILE, WEIGHTS_FILE, "an organism")
+    config = OrganismConfig.from_dict(meta["config"])
+    model = DualEncoder(len(meta["vocabulary"]), config.embed_dim, config.resolution)
+    model.load_state_dict(tensors)
+    model.eval()
+    return model, meta
+
+
+def get_organism(config: OrganismConfig | str, directory: str | Path | None = None,
+                 progress: bool | None = None) -> Path:
+    """Directory of the trained organism ``config`` (a config or a name in :data:`ORGANISMS`).
+
+    Trains it (with a progress bar) and stores it under ``cache_dir("organisms")`` unless a
+    valid copy is already there; the entry's name includes a hash of the whole config.
+    Open the result with :func:`labclip_lib.models.load_model` like any other model.
+    """
+    if isinstance(config, str):
+        if config not in ORGANISMS:
+            raise ValueError(f"unknown organism {config!r}; named organisms: {', '.join(ORGANISMS)}")
+        config = ORGANISMS[config]
+    root = Path(directory) if directory is not None else cache_dir("organisms")
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f"{config.name}-{config.key}"
+    if path.exists():
+        try:
+            read_organism(path)
+            return path
+        except ValueError as err:
+            warnings.warn(f"re-training organism {config.name!r}: {err}", stacklevel=2)
+    data = build_data(config)
+    model, hist = train_organism(config, data, progress)
+    tok = WordTokenizer()
+    metrics = {part: binding_accuracy_2way(model, tok, data, part) for part in ("train", "val", "test")}
+    _save(model, config, hist, metrics, path)
+    return path
+
+
+def load_organism(path: str | Path, device: str | torch.device | None = None) -> OrganismModel:
+    """Open a trained organism directory (what ``load_model`` calls for organisms)."""
+    network, meta = read_organism(path)
+    return OrganismModel(network, OrganismConfig.from_dict(meta["config"]), meta["vocabulary"],
+                         f"organism:{meta['config']['name']}@{meta['weights_sha256']}", device, Path(path))
+
+
+def organism_summary(path: str | Path) -> dict:
+    """One row about a trained organism: name, seed, binding per split, training time."""
+    meta = json.loads((Path(path) / ORGANISM_FILE).read_text())
+    cfg = meta["config"]
+    return {
+        "organism": cfg["name"],
+        "seed": cfg["seed"],
+        **{f"{k} binding": v for k, v in meta["metrics"].items()},
+        "training seconds": meta["history"]["seconds"],
+        "epochs": cfg["epochs"],
+    }
+
+
+def organism_history(path: str | Path) -> dict[str, list]:
+    """Per-epoch training curves stored with the organism."""
+    return json.loads((Path(path) / ORGANISM_FILE).read_text())["history"]

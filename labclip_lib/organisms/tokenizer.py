@@ -1,0 +1,55 @@
+"""The organisms' word-level tokenizer over the caption language (colours, shapes, "a", "and")."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from ..world.scenes import COLORS, SHAPES
+
+__all__ = ["VOCABULARY", "WordTokenizer"]
+
+
+#: Every word our captions use (plus padding). Anything else is out of vocabulary.
+VOCABULARY: tuple[str, ...] = ("<pad>", "a", "an", "and", ",", *COLORS, *SHAPES)
+
+
+class WordTokenizer:
+    """Word-level tokenizer of the caption language; out-of-vocabulary words are an error."""
+
+    def __init__(self, vocabulary: Sequence[str] = VOCABULARY, max_length: int = 48):
+        if len(set(vocabulary)) != len(vocabulary) or vocabulary[0] != "<pad>":
+            raise ValueError("vocabulary must be unique words starting with '<pad>'")
+        self.vocabulary = tuple(vocabulary)
+        self.index = {w: i for i, w in enumerate(self.vocabulary)}
+        self.max_length = int(max_length)
+
+    def words(self, text: str) -> list[str]:
+        return text.lower().replace(",", " , ").split()
+
+    def __call__(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids ``(N, L)`` (0-padded) and lengths ``(N,)``."""
+        if isinstance(texts, str):
+            texts = [texts]
+        if len(texts) == 0:
+            raise ValueError("empty list of captions")
+        rows = []
+        for t in texts:
+            words = self.words(t)
+            if not words:
+                raise ValueError(f"empty caption {t!r}")
+            bad = [w for w in words if w not in self.index]
+            if bad:
+                raise ValueError(
+                    f"caption {t!r} has out-of-vocabulary word(s) {bad}: this organism knows only "
+                    f"{', '.join(self.vocabulary[1:])}"
+                )
+            if len(words) > self.max_length:
+                raise ValueError(f"caption {t!r} has {len(words)} words, more than {self.max_length}")
+            rows.append([self.index[w] for w in words])
+        lengths = torch.tensor([len(r) for r in rows])
+        ids = torch.zeros(len(rows), int(lengths.max()), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.tensor(r)
+        return ids, lengths
