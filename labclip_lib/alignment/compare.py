@@ -3,15 +3,17 @@ before and after its map, and what a map changes in the geometry."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from ..analysis.geometry import modality_gap, pair_embeddings, swap_geometry
 from ..embed.protocol import EmbeddingModel
 from ..metrics import binding_accuracy
 from .aligned import AlignedModel
-from .estimator import LinearAlignment, triplet
+from .estimator import LinearAlignment, fit_alignment, triplet
 
-__all__ = ["METHODS", "binding_by_method", "before_after", "alignment_effects"]
+__all__ = ["METHODS", "binding_by_method", "before_after", "alignment_effects", "alignment_report"]
 
 #: The methods compared in chapter 6, in table order.
 METHODS = ("before (cosine)", "LABCLIP (HNB)", "SB ablation", "fine-tuned (FT)")
@@ -62,4 +64,19 @@ def alignment_effects(alignment: LinearAlignment, image: torch.Tensor, caption: 
         out[f"cos(caption, swap) {when}"] = float(geo["cos(caption, swap)"].mean())
         out[f"margin {when}"] = float(geo["margin"].mean())
         out[f"gap {when}"] = modality_gap(image, c)["gap"]
+    return out
+
+
+def alignment_report(model: EmbeddingModel, data, *, lr: float = 0.01, epochs: int = 50, batch_size: int = 128,
+                     seed: int = 0, released: str | Path | None = None) -> dict[str, float]:
+    """Chapter 6 on one model: binding on ``data``'s test split before the map, with a LABCLIP
+    (HNB) map and an SB map fitted on its train split (validation recorded), and, with
+    ``released``, with one of the authors' released maps (same embedding size)."""
+    emb = {part: pair_embeddings(model, data, part) for part in ("train", "val", "test")}
+    test = triplet(emb["test"])
+    out = {METHODS[0]: binding_accuracy(*test)}
+    for loss, method in (("hnb", METHODS[1]), ("sb", METHODS[2])):
+        out[method] = fit_alignment(emb, loss, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed).score(*test)
+    if released:
+        out["authors' released map"] = LinearAlignment.load(released, dim=model.dim).score(*test)
     return out

@@ -17,13 +17,14 @@ import numpy as np
 import torch
 
 from ..embed.cache import image_embeddings
+from ..embed.protocol import EmbeddingModel
 from ..metrics import binding_accuracy, check_embeddings, pair_scores
 from ..world.scenes import COLORS
 from .probes import ProbeResult
 from .unimodal import modality_probes
 
 __all__ = ["pair_embeddings", "swap_geometry", "probe_weight_cosines", "probe_weight_agreement", "modality_gap", "remove_modality_gap", "binding_without_gap",
-           "pca_2d"]
+           "pca_2d", "geometry_report"]
 
 
 def pair_embeddings(model, data, part: str = "test") -> dict:
@@ -140,3 +141,18 @@ def binding_without_gap(image_train: torch.Tensor, text_train: torch.Tensor, ima
     _, neg = remove_modality_gap(image, negative, i, t)
     return binding_accuracy(img, pos, neg)
 
+
+
+def geometry_report(model: EmbeddingModel, data, seed: int = 0) -> dict[str, float]:
+    """Chapter 5's measurements of one model on ``data`` (test split): mean ``cos(caption, swap)``,
+    mean margin, mean probe-weight cosine (image vs text probes), the modality gap, binding
+    accuracy and binding with the gap removed (means fitted on the train split)."""
+    tr, te = pair_embeddings(model, data, "train"), pair_embeddings(model, data, "test")
+    geo = swap_geometry(te["image"], te["caption"], te["swap"])
+    cos = probe_weight_cosines(*modality_probes(model, data, seed=seed).values())
+    return {"cos(caption, swap)": float(geo["cos(caption, swap)"].mean()), "margin": float(geo["margin"].mean()),
+            "probe-weight cosine": float(np.mean([r["cosine"] for r in cos])),
+            **modality_gap(te["image"], te["caption"]),
+            "binding": binding_accuracy(te["image"], te["caption"], te["swap"]),
+            "binding without gap": binding_without_gap(tr["image"], tr["caption"], te["image"], te["caption"],
+                                                       te["swap"])}

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..embed.cache import image_embeddings
+from ..embed.protocol import EmbeddingModel
 from ..world.captions import CaptionSpec, describe_all
 from ..world.scenes import COLORS, SIZES, Scene
 from ..world.scenesets import rendered_scenes
@@ -22,7 +23,7 @@ from ..world.splits import Split, split_by_combination
 from .probes import ProbeResult, probe_object_colors_many
 
 __all__ = ["MODALITIES", "ProbeData", "probe_data", "modality_probes", "probe_rows", "probes_by_object_count",
-           "other_object_error_share"]
+           "other_object_error_share", "probe_report"]
 
 MODALITIES = ("image", "text")
 #: Above this many objects per scene, :func:`probes_by_object_count` uses small objects only.
@@ -113,3 +114,10 @@ def other_object_error_share(result: ProbeResult, scenes: Sequence[Scene]) -> fl
         return float("nan")
     hits = [any(o.shape != result.shape and o.color == COLORS[p] for o in scenes[i].objects) for i, p in wrong]
     return float(np.mean(hits))
+
+
+def probe_report(model: EmbeddingModel, data, seed: int = 0) -> list[dict]:
+    """Rows of :func:`modality_probes` on ``data`` (one per modality and shape: validation and
+    test accuracy, bag-of-words ceiling): chapter 4's report, for an organism or a pretrained
+    model alike."""
+    return probe_rows(modality_probes(model, data, seed=seed))

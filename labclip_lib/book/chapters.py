@@ -1,0 +1,112 @@
+"""Chapter helpers: what every chapter asks for in one sentence.
+
+* :func:`chapter_organisms`: the chapter's organisms, ``{(name, seed): model}``, trained once and
+  read from the cache afterwards;
+* :func:`held_out_data`: the held-out scenes of each seed (the *complete* diet's data: every
+  organism of a seed is evaluated on the same scenes, split by colour-shape combination);
+* :func:`pretrained_report`: the chapter's own report function run on a pretrained model
+  (``MODEL_ID``) on scenes rendered at its resolution; the same function gives the organisms'
+  rows, so the pretrained row is comparable by construction.
+
+``changes`` (the chapters' ``ORGANISM_CHANGES`` parameter) changes every organism's config, e.g.
+``{"n_scenes": 400, "epochs": 1}`` for a quick run; the book runs with none.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..embed.protocol import EmbeddingModel
+from ..models import load_model
+from ..organisms import OrganismData, build_data, get_organism, organism_config
+from ..runtime import get_device
+
+__all__ = ["chapter_organisms", "held_out_data", "pretrained_report", "pretrained_scenes", "estimate_cpu_seconds"]
+
+#: Every organism of a seed is evaluated on the scenes of this diet's data (chapters 3-6).
+EVALUATION_DIET = "complete"
+
+
+def chapter_organisms(names: Sequence[str], seeds: Sequence[int], changes: dict | None = None
+                      ) -> dict[tuple[str, int], EmbeddingModel]:
+    """``{(name, seed): model}`` for every named organism and seed (trained on first use, then
+    from the cache). Used by chapters 2-6."""
+    if not names or not seeds:
+        raise ValueError("chapter_organisms needs at least one organism name and one seed")
+    return {(name, seed): load_model(get_organism(organism_config(name, seed, **(changes or {}))))
+            for name in names for seed in seeds}
+
+
+def held_out_data(seeds: Sequence[int], changes: dict | None = None) -> dict[int, OrganismData]:
+    """``{seed: data}``: the scenes, split and captions every organism of that seed is evaluated
+    on (its held-out test combinations are ``data.split.test``). Used by chapters 3-6."""
+    if not seeds:
+        raise ValueError("held_out_data needs at least one seed")
+    return {seed: build_data(organism_config(EVALUATION_DIET, seed, **(changes or {}))) for seed in seeds}
+
+
+def pretrained_scenes(model: EmbeddingModel, n_scenes: int, seed: int = 0) -> OrganismData:
+    """``n_scenes`` fresh two-object scenes rendered at ``model``'s input resolution, split and
+    captioned as the organisms' held-out data (same seed, same scenes)."""
+    if not getattr(model, "image_size", None):
+        raise ValueError(f"{model!r} has no image_size: cannot render scenes for it")
+    return build_data(organism_config(EVALUATION_DIET, seed, n_scenes=n_scenes, resolution=int(model.image_size)))
+
+
+@lru_cache(maxsize=4)
+def _load(model_id: str) -> EmbeddingModel:
+    return load_model(model_id)
+
+
+def estimate_cpu_seconds(model: EmbeddingModel, n_images: int, probe: int = 8) -> float:
+    """Seconds ``model`` would take to embed ``n_images`` scene images on this machine (timed on
+    ``probe`` images at its resolution; captions are far cheaper and ignored)."""
+    side = int(model.image_size)
+    images = np.zeros((probe, side, side, 3), dtype=np.uint8)
+    model.encode_images(images[:1])  # warm-up
+    t0 = time.perf_counter()
+    model.encode_images(images)
+    return (time.perf_counter() - t0) / probe * n_images
+
+
+def _as_table(result: Any, model_id: str) -> Any:
+    if isinstance(result, dict):
+        return pd.DataFrame([{"model": model_id, **result}]).set_index("model")
+    if isinstance(result, list) and result and all(isinstance(r, dict) for r in result):
+        return pd.DataFrame([{"model": model_id, **r} for r in result])
+    return result
+
+
+def pretrained_report(model_id: str | None, report: Callable[..., Any], *args, scenes: int | None = None,
+                      scene_seed: int = 0, cpu_budget_minutes: float = 20.0, **kwargs) -> Any:
+    """Run a chapter's ``report`` on the pretrained model ``model_id`` (a Hugging Face id or a
+    local directory): ``report(model, data, *args, **kwargs)`` on ``scenes`` fresh scenes rendered
+    at the model's resolution (seed ``scene_seed``), or ``report(model, *args, **kwargs)`` when
+    ``scenes`` is None (reports that draw their own scenes). Used by every chapter's ``MODEL_ID``
+    cell (chapters 2-6).
+
+    Returns the result as a table (a dict becomes one row indexed by the model id, a list of
+    dicts a table with a ``model`` column), or None, with a printed reason, when ``model_id`` is
+    None or when the model would take more than ``cpu_budget_minutes`` on this machine's CPU
+    (the message says how long; run on a GPU or lower the scene count).
+    """
+    if not model_id:
+        print("MODEL_ID is None: no pretrained model measured (set it in the parameters cell)")
+        return None
+    model = _load(str(model_id))
+    if get_device(getattr(model, "device", None)).type == "cpu":
+        n_images = scenes if scenes is not None else 1000
+        seconds = estimate_cpu_seconds(model, n_images)
+        if seconds > 60 * cpu_budget_minutes:
+            print(f"{model_id} on this CPU: about {seconds / 60:.0f} min to embed {n_images:,} images "
+                  f"(budget {cpu_budget_minutes:g} min): skipped. Run the chapter on a GPU (e.g. Colab) "
+                  "or lower the scene counts in the parameters cell.")
+            return None
+    if scenes is not None:
+        return _as_table(report(model, pretrained_scenes(model, scenes, scene_seed), *args, **kwargs), str(model_id))
+    return _as_table(report(model, *args, **kwargs), str(model_id))
