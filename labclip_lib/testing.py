@@ -20,6 +20,7 @@ CAPTION_WORDS = ("a", "an", "and", ",", *COLORS, *SHAPES)
 
 def write_clip_tokenizer(directory: str | Path, words=CAPTION_WORDS):
     """Write vocab.json + merges.txt for a byte-level BPE covering ``words``; return the tokenizer."""
+    # transformers only here: it is heavy and optional for the rest of the library
     from transformers import CLIPTokenizer
 
     directory = Path(directory)
@@ -51,6 +52,7 @@ def make_tiny_clip(directory: str | Path, *, hidden: int = 32, layers: int = 2, 
                    image_size: int = 32, patch: int = 8, projection_dim: int = 16, vit_b32: bool = False,
                    seed: int = 0) -> Path:
     """Save a randomly initialised CLIP (tiny, or ViT-B/32-sized with ``vit_b32``) to ``directory``."""
+    # transformers only here: it is heavy and optional for the rest of the library
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
     directory = Path(directory)

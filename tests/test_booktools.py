@@ -82,8 +82,10 @@ def test_sync_inserts_install_cell_and_strips_outputs(tmp_path):
     code = _code(path)
     assert len(code) == 3
     assert code[0].source == (
+        "# Colab only: install labclip_lib from the book's repository\n"
         "import sys\n"
-        'if "google.colab" in sys.modules:  # Colab only: install labclip_lib from the book\'s repository\n'
+        "\n"
+        'if "google.colab" in sys.modules:\n'
         '    %pip install -q "labclip_lib @ git+https://github.com/someone/fork@main"'
     )
     assert code[0].metadata["tags"] == booktools.INSTALL_TAGS

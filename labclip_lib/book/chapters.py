@@ -21,12 +21,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from ..analysis.profiles import binding_profile
 from ..embed.protocol import EmbeddingModel
 from ..models import load_model
-from ..organisms import OrganismData, build_data, get_organism, organism_config
+from ..organisms import OrganismData, OrganismModel, build_data, get_organism, organism_config
 from ..runtime import get_device
 
-__all__ = ["chapter_organisms", "held_out_data", "pretrained_report", "pretrained_scenes", "estimate_cpu_seconds"]
+__all__ = ["chapter_organisms", "held_out_data", "profile_search", "pretrained_report", "pretrained_scenes",
+           "estimate_cpu_seconds"]
 
 #: Every organism of a seed is evaluated on the scenes of this diet's data (chapters 3-6).
 EVALUATION_DIET = "complete"
@@ -48,6 +50,22 @@ def held_out_data(seeds: Sequence[int], changes: dict | None = None) -> dict[int
     if not seeds:
         raise ValueError("held_out_data needs at least one seed")
     return {seed: build_data(organism_config(EVALUATION_DIET, seed, **(changes or {}))) for seed in seeds}
+
+
+def profile_search(names: Sequence[str], seed: int = 0, part: str = "val", changes: dict | None = None
+                   ) -> pd.DataFrame:
+    """The binding profile (:func:`~labclip_lib.analysis.profiles.binding_profile`) of each named
+    organism on its own data's split ``part``, beside its untrained network's image and text
+    probes: one row per diet (chapter 2's search for a CLIP-like organism)."""
+    rows = []
+    for name in names:
+        config = organism_config(name, seed, **(changes or {}))
+        data = build_data(config)
+        trained = binding_profile(load_model(get_organism(config)), data, part)
+        untrained = binding_profile(OrganismModel.untrained(config), data, part)
+        rows.append({"diet": name, **trained, "untrained image probe": untrained["image probe"],
+                     "untrained text probe": untrained["text probe"]})
+    return pd.DataFrame(rows).set_index("diet")
 
 
 def pretrained_scenes(model: EmbeddingModel, n_scenes: int, seed: int = 0) -> OrganismData:

@@ -4,8 +4,8 @@ The public repository URL lives in ONE place: ``repository.url`` (with ``reposit
 in the book's ``_config.yml``. The launch buttons are built from it by jupyter-book, and this
 module derives the Colab install cell of every chapter from it::
 
-    python -m labclip_lib.booktools sync    # rewrite install cells, strip outputs
-    python -m labclip_lib.booktools check   # exit 1 if any chapter is out of order
+    python -m labclip_lib.book.tools sync    # rewrite install cells, strip outputs
+    python -m labclip_lib.book.tools check   # exit 1 if any chapter is out of order
 
 Conventions for a chapter (an ``.ipynb`` under ``notebooks/`` listed in ``_toc.yml``):
 
@@ -107,8 +107,10 @@ def install_cell_source(url: str | None = None, branch: str | None = None, root:
     Colab is the condition true.
     """
     return (
+        "# Colab only: install labclip_lib from the book's repository\n"
         "import sys\n"
-        'if "google.colab" in sys.modules:  # Colab only: install labclip_lib from the book\'s repository\n'
+        "\n"
+        'if "google.colab" in sys.modules:\n'
         f"    {colab_install_line(url, branch, root)}"
     )
 
@@ -251,7 +253,7 @@ def _problems(text: str, expected: str) -> list[str]:
         if c.cell_type == "markdown" and _looks_like_commented_markdown(c.source):
             out.append(f"markdown cell {i} is '# '-commented text (py:percent leaking into markdown)")
     if not out and synced_text(text, expected) != text:
-        out.append("not in sync (run: python -m labclip_lib.booktools sync)")
+        out.append("not in sync (run: python -m labclip_lib.book.tools sync)")
     return out
 
 
@@ -275,7 +277,7 @@ def check(root: str | Path | None = None) -> dict[Path, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m labclip_lib.booktools",
+        prog="python -m labclip_lib.book.tools",
         description="Keep the chapters' Colab install cells derived from _config.yml.",
     )
     ap.add_argument("command", choices=["sync", "check"], help="sync: rewrite notebooks; check: verify only")

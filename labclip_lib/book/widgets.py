@@ -52,6 +52,7 @@ def scene_explorer(n_slots: int = 4):
 
     Returns an ``ipywidgets.VBox`` (display it, or let it be the cell's value).
     """
+    # ipywidgets only when a widget is built: the static views need matplotlib alone
     import ipywidgets as W
 
     rows, controls = [], {}
@@ -114,6 +115,7 @@ def caption_ranker(models: dict):
     ``models`` maps a label to a model (``encode_images``/``encode_texts``, ``image_size``).
     Returns an ``ipywidgets.VBox``.
     """
+    # ipywidgets only when a widget is built: the static views need matplotlib alone
     import ipywidgets as W
 
     if not models:
@@ -177,6 +179,7 @@ def probe_explorer(results: dict, data: dict):
     ``results[model]`` is the output of :func:`~labclip_lib.unimodal.modality_probes` and
     ``data[model]`` the data it was fitted on. Returns an ``ipywidgets.VBox``.
     """
+    # ipywidgets only when a widget is built: the static views need matplotlib alone
     import ipywidgets as W
 
     if not results:
@@ -200,6 +203,7 @@ def swap_pair_explorer(image_xy, caption_xy, swap_xy, captions: Sequence[str], s
     The chosen image, its caption and the swapped caption are drawn in colour, the others faded;
     the title gives the two captions and the image's cosine margin. Returns an ``ipywidgets.VBox``.
     """
+    # ipywidgets only when a widget is built: the static views need matplotlib alone
     import ipywidgets as W
 
     if len(captions) == 0:
@@ -253,6 +257,7 @@ def alignment_refitter(embeddings: dict, combinations: dict, lr: float = 0.01, e
     ``embeddings[model]`` and ``combinations[model]`` are the arguments of
     :func:`refit_alignment` for each model. Returns an ``ipywidgets.VBox``.
     """
+    # ipywidgets only when a widget is built: the static views need matplotlib alone
     import ipywidgets as W
 
     if not embeddings:

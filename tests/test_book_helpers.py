@@ -1,0 +1,80 @@
+"""Chapter helpers, the table helper, quoted numbers and the model protocol."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from labclip_lib.alignment import AlignedModel, LinearAlignment
+from labclip_lib.analysis import crossmodal_report
+from labclip_lib.book import pretrained_report, show_table, summarize
+from labclip_lib.embed import EmbeddingModel, images_to_tensor
+from labclip_lib.models import load_model
+from labclip_lib.organisms import OrganismModel, organism_config
+from labclip_lib.published import PROVENANCE, QUOTES, quote, quotes_table
+from labclip_lib.testing import make_tiny_clip
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    return make_tiny_clip(tmp_path_factory.mktemp("clip") / "clip", image_size=32, projection_dim=16)
+
+
+def test_show_table_reads_as_mean_plus_minus_std_with_integer_seeds():
+    rows = pd.DataFrame({"organism": ["a", "a", "a", "b"], "seed": [0, 1, 2, 0],
+                         "binding": [0.9, 0.95, 1.0, 0.5], "r1": [0.1, 0.2, 0.3, 0.4]})
+    table = summarize(rows, "organism")
+    assert list(table.columns) == [(v, s) for v in ("binding", "r1") for s in ("mean", "std", "count")]
+    shown = show_table(table)
+    assert list(shown.columns) == ["binding", "r1", "seeds"]
+    assert shown.loc["a", "binding"] == "0.950 ± 0.050" and shown.loc["a", "seeds"] == "3"
+    assert shown.loc["b", "binding"] == "0.500" and shown.loc["b", "seeds"] == "1"  # one seed: no "± nan"
+    assert not shown.apply(lambda c: c.str.contains("nan", case=False)).any().any()
+
+
+def test_show_table_counts_per_value_when_they_differ_and_blank_missing_cells():
+    rows = pd.DataFrame({"m": ["x", "x", "y"], "seed": [0, 1, 0], "a": [0.1, 0.3, np.nan], "b": [1.0, 2.0, 3.0]})
+    shown = show_table(summarize(rows, "m"))
+    assert shown.loc["y", "a"] == "" and shown.loc["y", "a (seeds)"] == "0" and shown.loc["x", "b (seeds)"] == "2"
+    flat = show_table(pd.DataFrame({"x": [0.12345, np.nan], "n": [3, 4]}))
+    assert flat["x"].tolist() == ["0.123", ""] and flat["n"].tolist() == ["3", "4"]
+
+
+def test_summarize_names_a_missing_column_and_an_empty_table():
+    with pytest.raises(KeyError, match="organism"):
+        summarize(pd.DataFrame({"x": [1.0]}), "organism")
+    with pytest.raises(ValueError, match="empty"):
+        summarize(pd.DataFrame({"organism": [], "x": []}), "organism")
+
+
+def test_every_quote_has_a_known_provenance_and_unknown_keys_fail_clearly():
+    assert QUOTES and all(q.provenance in PROVENANCE for q in QUOTES.values())
+    assert quote("clevr binding").value == pytest.approx(0.58) and "[N]" in quote("clevr binding").label
+    assert len(quotes_table()) == len(QUOTES)
+    with pytest.raises(KeyError, match="no quoted number 'clevr bindng'"):
+        quote("clevr bindng")
+
+
+def test_every_model_follows_the_protocol(tiny_clip):
+    hf = load_model(tiny_clip)
+    organism = OrganismModel.untrained(organism_config("complete", n_scenes=200))
+    alignment = LinearAlignment()
+    alignment._set(torch.eye(organism.dim), 0.0)
+    aligned = AlignedModel(organism, alignment)
+    for model in (hf, organism, aligned):
+        assert isinstance(model, EmbeddingModel), type(model).__name__
+    with pytest.raises(ValueError, match="uint8"):
+        images_to_tensor(np.zeros((1, 8, 8, 3), np.float32))
+
+
+def test_pretrained_report_runs_the_chapter_report_at_the_model_resolution(tiny_clip, capsys):
+    assert pretrained_report(None, crossmodal_report) is None
+    assert "MODEL_ID is None" in capsys.readouterr().out
+    table = pretrained_report(str(tiny_clip), crossmodal_report, scenes=200, scene_seed=0)
+    assert list(table.index) == [str(tiny_clip)] and 0 <= table.loc[str(tiny_clip), "binding"] <= 1
+    rows = pretrained_report(str(tiny_clip), lambda model, n: [{"n": n, "size": model.image_size}], 3)
+    assert rows.to_dict("records") == [{"model": str(tiny_clip), "n": 3, "size": 32}]
+    assert pretrained_report(str(tiny_clip), crossmodal_report, scenes=10**9, cpu_budget_minutes=1e-6) is None
+    assert "min to embed" in capsys.readouterr().out
