@@ -17,6 +17,8 @@ class AlignedModel:
 
     Has the same ``encode_images`` / ``encode_texts`` interface as
     :func:`labclip_lib.models.load_model`'s models, so every analysis of the book runs on it.
+
+    Used in chapter 6.
     """
 
     def __init__(self, model, alignment: LinearAlignment, name: str | None = None):

@@ -28,6 +28,8 @@ def binding_by_method(emb: dict, maps: dict, finetuned: dict | None = None, data
     ``finetuned``: ``{(name, seed): FinetuneResult}`` with ``data``: ``{seed: OrganismData}``
     (its scenes are re-embedded by the fine-tuned model). Returns rows
     ``{"organism", "seed", "method", "binding"}``.
+
+    Used in chapter 6.
     """
     if finetuned and data is None:
         raise ValueError("scoring fine-tuned models needs data={seed: OrganismData}")
@@ -56,7 +58,10 @@ def alignment_effects(alignment: LinearAlignment, image: torch.Tensor, caption: 
                       swap: torch.Tensor) -> dict[str, float]:
     """What the map changes on matched rows ``(N, D)``: binding accuracy, mean
     ``cos(caption, swap)``, mean margin ``cos(image, caption) - cos(image, swap)`` and the
-    modality gap (distance between the unit image and caption centroids), before and after."""
+    modality gap (distance between the unit image and caption centroids), before and after.
+
+    Used in chapter 6.
+    """
     out = {}
     for when, (c, s) in (("before", (caption, swap)), ("after", (alignment.transform(caption), alignment.transform(swap)))):
         geo = swap_geometry(image, c, s)

@@ -80,6 +80,8 @@ class LinearAlignment:
 
     After :meth:`fit`: ``weight_`` ``(D, D)`` (``A``; applied as ``x @ A.T``), ``log_scale_``
     (``t``), ``history_`` and ``n_features_in_``.
+
+    Used in chapter 6.
     """
 
     def __init__(self, loss: str = "hnb", lr: float = 0.01, epochs: int = 50, batch_size: int = 128,
@@ -369,7 +371,10 @@ def _square(w: torch.Tensor, path: Path) -> torch.Tensor:
 def map_statistics(alignment: LinearAlignment) -> dict[str, float]:
     """What a map looks like: size, distance from the identity, diagonal, symmetric and
     antisymmetric parts (Frobenius norms of ``(A + A.T)/2 - I`` and ``(A - A.T)/2``), singular
-    value range and condition number, and the learned scale ``exp(t)``."""
+    value range and condition number, and the learned scale ``exp(t)``.
+
+    Used in chapter 6.
+    """
     alignment._fitted()
     a = alignment.weight_.double()
     d = a.shape[0]
@@ -388,7 +393,10 @@ def map_statistics(alignment: LinearAlignment) -> dict[str, float]:
 
 def triplet(part: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(image, caption, swap)`` of one part of :func:`~labclip_lib.analysis.geometry.pair_embeddings`: the
-    arguments of ``binding_accuracy``, ``LinearAlignment.fit`` / ``score`` and ``alignment_effects``."""
+    arguments of ``binding_accuracy``, ``LinearAlignment.fit`` / ``score`` and ``alignment_effects``.
+
+    Used in chapter 6.
+    """
     return part["image"], part["caption"], part["swap"]
 
 
@@ -398,6 +406,8 @@ def fit_alignment(emb: dict, loss: str = "hnb", metadata: dict | None = None, **
     ``emb``: ``{"train": ..., "val": ...}``, each ``{"image", "caption", "swap"}`` ``(N, D)``
     embeddings (see :func:`~labclip_lib.analysis.geometry.pair_embeddings`); ``kwargs`` go to
     :class:`LinearAlignment`.
+
+    Used in chapter 6.
     """
     if "train" not in emb:
         raise ValueError("emb needs a 'train' part")

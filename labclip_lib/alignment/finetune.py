@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..analysis.geometry import pair_embeddings
+from ..embed.protocol import EmbeddingModel
 from ..metrics import binding_accuracy
 from ..organisms.model import OrganismModel, weights_digest
 from ..organisms.networks import to_pixels
@@ -32,7 +33,7 @@ class FinetuneResult:
     parameters: int
 
 
-def finetune_organism(model, data, *, loss: str = "hnb", epochs: int = 2, lr: float = 3e-4, batch_size: int = 128,
+def finetune_organism(model: EmbeddingModel, data, *, loss: str = "hnb", epochs: int = 2, lr: float = 3e-4, batch_size: int = 128,
                       seed: int = 0, progress: bool | None = None) -> FinetuneResult:
     """Paper 1's "CLIP-FT" baseline on an organism: unfreeze both encoders *and* the map.
 
@@ -41,6 +42,8 @@ def finetune_organism(model, data, *, loss: str = "hnb", epochs: int = 2, lr: fl
     train split's scenes with a valid swap, with their complete captions and swapped captions,
     the same rows the map is fitted on. Same loss as the map (HNB or SB), Adam (the authors used
     plain SGD in fp16 for 50 epochs on a GPU; we train in fp32 for ``epochs`` passes, CPU-sized).
+
+    Used in chapter 6.
     """
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..embed.cache import image_embeddings
+from ..embed.protocol import EmbeddingModel
 from ..metrics import binding_accuracy, check_embeddings, pair_scores
 from ..world.captions import CaptionSpec, describe_all, swap_negatives
 from ..world.scenes import COLORS, SHAPES, Scene
@@ -75,7 +76,7 @@ class PairCaptionSet:
 
 
 def pair_caption_set(colors: Sequence[str] = COLORS, shapes: Sequence[str] = SHAPES) -> PairCaptionSet:
-    """All two-object captions with distinct shapes: ``len(shapes) choose 2 x len(colors)**2``."""
+    """All two-object captions with distinct shapes: ``len(shapes) choose 2 x len(colors)**2``. Used in chapter 3."""
     if len(colors) == 0 or len(shapes) < 2:
         raise ValueError("need at least one colour and two shapes")
     texts, index = [], {}
@@ -138,13 +139,15 @@ def retrieval_metrics(image: torch.Tensor, captions: torch.Tensor, true_index: S
     return out
 
 
-def crossmodal_report(model, data, part: str = "test", caption_set: PairCaptionSet | None = None) -> dict[str, float]:
+def crossmodal_report(model: EmbeddingModel, data, part: str = "test", caption_set: PairCaptionSet | None = None) -> dict[str, float]:
     """Binding accuracy and caption-set retrieval of ``model`` on split ``part`` of ``data``.
 
     ``data`` is an :class:`~labclip_lib.organisms.OrganismData` (any resolution matching the
     model). Binding uses every scene of the split with a valid swap (complete caption vs its
     swap); retrieval uses the scenes the two-object caption set describes (distinct shapes).
     Returns ``binding`` and the keys of :func:`retrieval_metrics`.
+
+    Used in chapter 3.
     """
     if part not in ("train", "val", "test"):
         raise ValueError(f"unknown split part {part!r}; expected train, val or test")
@@ -165,8 +168,8 @@ def crossmodal_report(model, data, part: str = "test", caption_set: PairCaptionS
     return out
 
 
-def scored_pairs(model, images, captions: Sequence[str], negatives: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cosine of each image with its caption and with its negative: two ``(N,)`` tensors."""
+def scored_pairs(model: EmbeddingModel, images, captions: Sequence[str], negatives: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosine of each image with its caption and with its negative: two ``(N,)`` tensors. Used in chapter 3."""
     if not (len(images) == len(captions) == len(negatives)) or len(captions) == 0:
         raise ValueError(f"need equally many (>0) images, captions and negatives, got "
                          f"{len(images)}, {len(captions)}, {len(negatives)}")
@@ -200,13 +203,15 @@ def object_count_data(n_objects: int, n_scenes: int, resolution: int, seed: int 
                            [caps[i].text for i in keep], [negs[i].text for i in keep])
 
 
-def binding_by_object_count(model, counts: Sequence[int] = (2, 3, 4), n_scenes: int = 600, seed: int = 0,
+def binding_by_object_count(model: EmbeddingModel, counts: Sequence[int] = (2, 3, 4), n_scenes: int = 600, seed: int = 0,
                             resolution: int | None = None) -> list[dict]:
     """Two-way binding accuracy (true caption vs colour-derangement negative) per object count.
 
     Scenes are drawn fresh for each count (seeded by ``(seed, count)``) and rendered at the
     model's ``image_size`` unless ``resolution`` is given. Returns one row per count:
     ``{"objects", "scenes", "binding"}``.
+
+    Used in chapters 3, 6.
     """
     if len(counts) == 0:
         raise ValueError("empty list of object counts")
@@ -220,7 +225,7 @@ def binding_by_object_count(model, counts: Sequence[int] = (2, 3, 4), n_scenes: 
     return rows
 
 
-def single_object_report(model, n_scenes: int = 600, seed: int = 0, resolution: int | None = None) -> dict[str, float]:
+def single_object_report(model: EmbeddingModel, n_scenes: int = 600, seed: int = 0, resolution: int | None = None) -> dict[str, float]:
     """Plain one-object queries ("red cube"): does a model still recognise single objects?
 
     Fresh scenes with one object (seeded), rendered at the model's ``image_size`` unless
@@ -228,6 +233,8 @@ def single_object_report(model, n_scenes: int = 600, seed: int = 0, resolution: 
     Returns the image -> caption top-1 accuracy (colour and shape right; chance 1/24), the
     colour and the shape accuracy of that top caption, and the text -> image R@1 (the top image
     of each of the 24 captions shows that object; captions without such an image are skipped).
+
+    Used in chapter 6.
     """
     scenes, images = rendered_scenes(n_scenes, 1, seed, resolution or model.image_size)
     texts = [f"{c} {s}" for c in COLORS for s in SHAPES]

@@ -27,10 +27,13 @@ __all__ = ["pair_embeddings", "swap_geometry", "probe_weight_cosines", "probe_we
            "pca_2d", "geometry_report"]
 
 
-def pair_embeddings(model, data, part: str = "test") -> dict:
+def pair_embeddings(model: EmbeddingModel, data, part: str = "test") -> dict:
     """Embeddings of split ``part`` of ``data`` (an :class:`~labclip_lib.organisms.OrganismData`):
     ``image``, ``caption`` (complete caption) and ``swap`` (its swapped caption), each ``(N, D)``,
-    for the scenes with a valid swap, and their scene indices ``index``."""
+    for the scenes with a valid swap, and their scene indices ``index``.
+
+    Used in chapters 5, 6.
+    """
     if part not in ("train", "val", "test"):
         raise ValueError(f"unknown split part {part!r}; expected train, val or test")
     idx = [int(i) for i in data.split[part] if data.eval_negatives[i] is not None]
@@ -46,6 +49,8 @@ def swap_geometry(image: torch.Tensor, positive: torch.Tensor, negative: torch.T
 
     ``image, positive, negative``: ``(N, D)``. Returns ``{"cos(caption, swap)": (N,),
     "margin": (N,)}`` with ``margin = cos(image, caption) - cos(image, swap)``.
+
+    Used in chapter 5.
     """
     return {"cos(caption, swap)": pair_scores(positive, negative).numpy(),
             "margin": (pair_scores(image, positive) - pair_scores(image, negative)).numpy()}
@@ -77,7 +82,7 @@ def probe_weight_cosines(image_probes: Sequence[ProbeResult], text_probes: Seque
     return rows
 
 
-def probe_weight_agreement(model, data, seed: int = 0) -> float:
+def probe_weight_agreement(model: EmbeddingModel, data, seed: int = 0) -> float:
     """Mean image-vs-text probe-weight cosine of ``model`` on ``data`` (chapter 4's per-shape
     colour probes on both modalities, then :func:`probe_weight_cosines` averaged over every
     (shape, colour)). Paper 1 reports 0.20 for CLIP on CLEVR, 0.75 after its linear map."""
@@ -120,7 +125,10 @@ def remove_modality_gap(image: torch.Tensor, text: torch.Tensor, image_mean: tor
 
 def pca_2d(*blocks: torch.Tensor) -> list[np.ndarray]:
     """Project several ``(N_k, D)`` blocks onto the top two principal components of all of them
-    (normalised, pooled); returns one ``(N_k, 2)`` array per block."""
+    (normalised, pooled); returns one ``(N_k, 2)`` array per block.
+
+    Used in chapter 5.
+    """
     if not blocks:
         raise ValueError("no embeddings to project")
     dim = check_embeddings("block 0", blocks[0]).shape[1]

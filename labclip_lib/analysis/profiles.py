@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..embed.cache import image_embeddings
+from ..embed.protocol import EmbeddingModel
 from ..metrics import binding_accuracy
 from ..world.scenes import SHAPES
 from .probes import bag_of_words_ceiling, object_color_labels, probe_object_colors_many
@@ -17,7 +18,7 @@ from .probes import bag_of_words_ceiling, object_color_labels, probe_object_colo
 __all__ = ["binding_profile"]
 
 
-def binding_profile(model, data, part: str = "val", seed: int = 0) -> dict[str, float]:
+def binding_profile(model: EmbeddingModel, data, part: str = "val", seed: int = 0) -> dict[str, float]:
     """Binding numbers of ``model`` (anything with ``encode_images``/``encode_texts``) on ``data``.
 
     ``data`` is an :class:`~labclip_lib.organisms.OrganismData` (scenes, split, images, complete
@@ -27,6 +28,8 @@ def binding_profile(model, data, part: str = "val", seed: int = 0) -> dict[str, 
     Returns ``binding`` (two-way, chance 0.5), ``image probe`` and ``text probe`` (mean over
     shapes of the per-object colour probe accuracy, chance 1/8) and ``ceiling`` (the
     bag-of-words ceiling of those probes on ``part``).
+
+    Used in chapter 2.
     """
     if part not in ("val", "test"):
         raise ValueError(f"part must be 'val' or 'test', got {part!r}")

@@ -58,11 +58,13 @@ def _as_probe_data(data) -> ProbeData:
     return ProbeData(list(data.scenes), data.split, data.images, [c.text for c in data.eval_captions])
 
 
-def modality_probes(model, data, seed: int = 0, multi: bool = False) -> dict[str, list[ProbeResult]]:
+def modality_probes(model: EmbeddingModel, data, seed: int = 0, multi: bool = False) -> dict[str, list[ProbeResult]]:
     """Per-shape colour probes on the image and on the text embeddings of ``data``.
 
     ``data``: a :class:`ProbeData` or an :class:`~labclip_lib.organisms.OrganismData`.
     Returns ``{"image": [ProbeResult per shape], "text": [...]}``.
+
+    Used in chapter 4.
     """
     d = _as_probe_data(data)
     emb = {"image": image_embeddings(model, data), "text": model.encode_texts(d.captions)}
@@ -72,7 +74,10 @@ def modality_probes(model, data, seed: int = 0, multi: bool = False) -> dict[str
 
 def probe_rows(results: dict[str, list[ProbeResult]], **labels) -> list[dict]:
     """Flatten :func:`modality_probes` output into table rows (one per modality and shape),
-    each carrying ``labels`` (e.g. ``model="complete", seed=0``)."""
+    each carrying ``labels`` (e.g. ``model="complete", seed=0``).
+
+    Used in chapter 4.
+    """
     rows = []
     for modality, per_shape in results.items():
         for r in per_shape:
@@ -81,7 +86,7 @@ def probe_rows(results: dict[str, list[ProbeResult]], **labels) -> list[dict]:
     return rows
 
 
-def probes_by_object_count(model, counts: Sequence[int] = (2, 3, 4, 6, 8, 10), n_scenes: int = 2000,
+def probes_by_object_count(model: EmbeddingModel, counts: Sequence[int] = (2, 3, 4, 6, 8, 10), n_scenes: int = 2000,
                            seed: int = 0) -> list[dict]:
     """Set-valued colour probes (exact-set match) on scenes with each number of objects.
 
@@ -89,6 +94,8 @@ def probes_by_object_count(model, counts: Sequence[int] = (2, 3, 4, 6, 8, 10), n
     resolution. Up to :data:`MAX_MIXED_SIZE_OBJECTS` objects, sizes are mixed (small and
     large); above, all objects are small (ten large objects do not fit on the ground plane).
     Returns rows ``{"objects", "sizes", "modality", "test", "ceiling"}`` averaged over shapes.
+
+    Used in chapter 4.
     """
     if len(counts) == 0:
         raise ValueError("empty list of object counts")
@@ -106,7 +113,10 @@ def probes_by_object_count(model, counts: Sequence[int] = (2, 3, 4, 6, 8, 10), n
 
 def other_object_error_share(result: ProbeResult, scenes: Sequence[Scene]) -> float:
     """Share of a single-label probe's wrong test answers that name the colour of another object
-    of the scene (the bag-of-words error); NaN when the probe made no error."""
+    of the scene (the bag-of-words error); NaN when the probe made no error.
+
+    Used in chapter 4.
+    """
     if len(result.test_true) and isinstance(result.test_true[0], tuple):
         raise ValueError("other_object_error_share needs a single-label probe (multi=False)")
     wrong = [(int(i), p) for i, t, p in zip(result.test_index, result.test_true, result.test_pred) if t != p]

@@ -30,12 +30,12 @@ def _glue(name: str, value) -> None:
 
 
 def glue_quotes() -> None:
-    """Glue every quoted number (``q-<key>``) for the chapter's prose."""
+    """Glue every quoted number (``q-<key>``) for the chapter's prose. Used in chapters 2, 3, 4, 5, 6."""
     for key, q in QUOTES.items():
         _glue(glue_name(key), q.value)
 
 
 def glue_values(**values) -> None:
-    """Glue the chapter's own values under their names (``glue_values(lr=LR)`` -> ``lr``)."""
+    """Glue the chapter's own values under their names (``glue_values(lr=LR)`` -> ``lr``). Used in chapter 6."""
     for name, value in values.items():
         _glue(name, value)

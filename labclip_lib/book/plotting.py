@@ -20,7 +20,10 @@ PAPER_STYLE = {"color": "0.25", "linestyle": "--", "linewidth": 1.2}
 
 
 def set_style(context: str = "notebook", dpi: int = 110) -> None:
-    """The book's figure style: seaborn's whitegrid theme, compact fonts, crisp images."""
+    """The book's figure style: seaborn's whitegrid theme, compact fonts, crisp images.
+
+    Used in chapters 1, 2, 3, 4, 5, 6.
+    """
 
     sns.set_theme(style="whitegrid", context=context)
     mpl.rcParams.update(
@@ -42,7 +45,7 @@ def show_images(
     title_width: int = 28,
     suptitle: str | None = None,
 ):
-    """Grid of images ``(N, H, W, 3)`` uint8 with optional wrapped titles; returns the figure."""
+    """Grid of images ``(N, H, W, 3)`` uint8 with optional wrapped titles; returns the figure. Used in chapter 1."""
 
     images = list(images)
     if not images:
@@ -66,7 +69,7 @@ def show_images(
 
 
 def color_swatches(colors: dict[str, tuple[int, int, int]], ax=None):
-    """The colour vocabulary as labelled swatches; returns the axes."""
+    """The colour vocabulary as labelled swatches; returns the axes. Used in chapter 1."""
 
     if ax is None:
         _, ax = plt.subplots(figsize=(1.0 * len(colors), 1.2))
@@ -82,7 +85,7 @@ def color_swatches(colors: dict[str, tuple[int, int, int]], ax=None):
 
 
 def plot_training_curves(histories: dict[str, dict]):
-    """Loss, in-batch accuracy and validation binding per epoch, one line per organism."""
+    """Loss, in-batch accuracy and validation binding per epoch, one line per organism. Used in chapters 2, 6."""
 
     if not histories:
         raise ValueError("no training histories to plot")
@@ -106,6 +109,8 @@ def plot_accuracy_bars(table, value: str, by: str, references: dict[str, float] 
 
     ``table`` is a pandas DataFrame; ``references`` maps a label (e.g. "chance", "paper: CLIP
     on CLEVR") to a horizontal line.
+
+    Used in chapters 2, 3, 4, 5.
     """
 
     if len(table) == 0:
@@ -131,7 +136,7 @@ def plot_accuracy_bars(table, value: str, by: str, references: dict[str, float] 
 
 def plot_metric_lines(table, x: str, y: str, by: str, references: dict[str, float] | None = None,
                       ylabel: str = "accuracy", ax=None, order: Sequence[str] | None = None):
-    """Mean ± std of ``y`` against ``x``, one line per ``by`` group, with reference lines."""
+    """Mean ± std of ``y`` against ``x``, one line per ``by`` group, with reference lines. Used in chapters 3, 4, 6."""
 
     if len(table) == 0:
         raise ValueError("empty table")
@@ -157,6 +162,8 @@ def show_scored_pairs(images, captions: Sequence[str], negatives: Sequence[str],
 
     The winning caption of each image is marked with a check (true caption) or a cross (the
     swap won); returns the figure.
+
+    Used in chapter 3.
     """
     pos, neg = np.asarray(pos_scores, dtype=float), np.asarray(neg_scores, dtype=float)
     if not (len(images) == len(captions) == len(negatives) == len(pos) == len(neg)):
@@ -222,7 +229,10 @@ def plot_confusion(true: Sequence[int], pred: Sequence[int], labels: Sequence[st
 
 def plot_distributions(table, value: str, by: str, references: dict[str, float] | None = None, ax=None,
                        order: Sequence[str] | None = None, bins: int = 60):
-    """Overlaid histograms (densities) of ``value`` per ``by`` group, with vertical reference lines."""
+    """Overlaid histograms (densities) of ``value`` per ``by`` group, with vertical reference lines.
+
+    Used in chapter 5.
+    """
 
     if len(table) == 0:
         raise ValueError("empty table")
@@ -249,6 +259,8 @@ def plot_swap_pairs_2d(image_xy, caption_xy, swap_xy, labels: Sequence[str] | No
 
     Each image is joined to its caption (solid) and to its swap (dotted); ``highlight``
     draws one triple in full colour and the rest faded. Returns the axes.
+
+    Used in chapter 5.
     """
 
     image_xy, caption_xy, swap_xy = (np.asarray(a, dtype=float) for a in (image_xy, caption_xy, swap_xy))
@@ -284,6 +296,8 @@ def plot_grouped_bars(table, value: str, by: str, hue: str, references: dict[str
     ``references``: labelled horizontal lines (e.g. chance). ``paper``: a value per ``hue``
     (e.g. paper 1's CLEVR numbers for "before", "LABCLIP", "fine-tuned") drawn as hollow
     diamonds at the right of the axes, in the hue's colour.
+
+    Used in chapter 6.
     """
 
     if len(table) == 0:
@@ -323,7 +337,10 @@ def plot_singular_values(maps: dict, ax=None):
     """Singular values of each LABCLIP map, largest first (the identity is flat at 1).
 
     ``maps``: name -> fitted :class:`~labclip_lib.alignment.LinearAlignment` (or a ``(D, D)``
-    tensor)."""
+    tensor).
+
+    Used in chapter 6.
+    """
 
     if not maps:
         raise ValueError("no maps to plot")

@@ -17,7 +17,10 @@ def summarize(table: pd.DataFrame, by: str | Sequence[str], values: Sequence[str
               sort: bool = False) -> pd.DataFrame:
     """Mean, standard deviation and count of ``values`` (default: every numeric column but ``by``
     and ``seed``) per group of ``by``: columns ``(value, mean|std|count)``, numbers kept numeric
-    (format them with :func:`show_table`)."""
+    (format them with :func:`show_table`).
+
+    Used in chapters 2, 3, 4, 5, 6.
+    """
     if len(table) == 0:
         raise ValueError("summarize: empty table")
     keys = [by] if isinstance(by, str) else list(by)
@@ -46,7 +49,10 @@ def show_table(table: pd.DataFrame, digits: int = 3, count_name: str = "seeds") 
     """``table`` formatted for a page: ``(value, mean|std|count)`` column groups become one column
     ``value`` holding ``mean ± std`` (just the mean when there is one seed); counts become one
     integer column ``count_name`` (per value when they differ); other numbers are rounded to
-    ``digits``; missing values are empty cells, never ``NaN``."""
+    ``digits``; missing values are empty cells, never ``NaN``.
+
+    Used in chapters 2, 3, 4, 5, 6.
+    """
     t = table.copy()
     if isinstance(t.columns, pd.MultiIndex) and t.columns.nlevels == 2 and set(t.columns.get_level_values(1)) & {"mean"}:
         groups = list(dict.fromkeys(t.columns.get_level_values(0)))

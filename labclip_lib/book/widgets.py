@@ -13,6 +13,7 @@ import numpy as np
 
 from ..alignment import LinearAlignment
 from ..analysis.crossmodal import pair_caption_set
+from ..embed.protocol import EmbeddingModel
 from ..metrics import binding_accuracy
 from ..world.captions import CaptionSpec, describe, swap_negative
 from ..world.render import render
@@ -31,6 +32,8 @@ def explore_scene(objects: Sequence[tuple[str, str, str, str]], seed: int = 0, r
     """Render a composed scene and title it with its caption and swapped negative.
 
     ``objects`` are ``(colour, shape, size, material)`` tuples. Returns the axes.
+
+    Used in chapter 1.
     """
 
     if len(objects) == 0:
@@ -51,6 +54,8 @@ def scene_explorer(n_slots: int = 4):
     """Pick colours, shapes, sizes and materials of up to ``n_slots`` objects; see the scene.
 
     Returns an ``ipywidgets.VBox`` (display it, or let it be the cell's value).
+
+    Used in chapter 1.
     """
     # ipywidgets only when a widget is built: the static views need matplotlib alone
     import ipywidgets as W
@@ -86,12 +91,14 @@ def scene_explorer(n_slots: int = 4):
     return W.VBox([*rows, W.HBox([controls["seed"], controls["resolution"]]), controls["style"], out])
 
 
-def caption_ranking(model, objects: Sequence[tuple[str, str]], seed: int = 0, top: int = 12, caption_set=None):
+def caption_ranking(model: EmbeddingModel, objects: Sequence[tuple[str, str]], seed: int = 0, top: int = 12, caption_set=None):
     """Render a two-object scene, score it against every caption of the pair caption set.
 
     ``objects``: two ``(colour, shape)`` pairs with different shapes. Draws the scene (at the
     model's resolution, as the model sees it) and the ``top`` captions by cosine, the true
     caption green and its swap red. Returns the figure.
+
+    Used in chapter 3.
     """
 
     cs = caption_set or pair_caption_set()
@@ -114,6 +121,8 @@ def caption_ranker(models: dict):
 
     ``models`` maps a label to a model (``encode_images``/``encode_texts``, ``image_size``).
     Returns an ``ipywidgets.VBox``.
+
+    Used in chapter 3.
     """
     # ipywidgets only when a widget is built: the static views need matplotlib alone
     import ipywidgets as W
@@ -149,6 +158,8 @@ def probe_view(result, data, modality: str, n_examples: int = 6, title: str = ""
 
     ``result``: a single-label :class:`~labclip_lib.probes.ProbeResult`; ``data``: the scenes it
     was fitted on (``scenes``, ``captions`` or ``eval_captions``). Returns the figure.
+
+    Used in chapter 4.
     """
 
     if len(result.test_true) == 0:
@@ -178,6 +189,8 @@ def probe_explorer(results: dict, data: dict):
 
     ``results[model]`` is the output of :func:`~labclip_lib.unimodal.modality_probes` and
     ``data[model]`` the data it was fitted on. Returns an ``ipywidgets.VBox``.
+
+    Used in chapter 4.
     """
     # ipywidgets only when a widget is built: the static views need matplotlib alone
     import ipywidgets as W
@@ -202,6 +215,8 @@ def swap_pair_explorer(image_xy, caption_xy, swap_xy, captions: Sequence[str], s
 
     The chosen image, its caption and the swapped caption are drawn in colour, the others faded;
     the title gives the two captions and the image's cosine margin. Returns an ``ipywidgets.VBox``.
+
+    Used in chapter 5.
     """
     # ipywidgets only when a widget is built: the static views need matplotlib alone
     import ipywidgets as W
@@ -256,6 +271,8 @@ def alignment_refitter(embeddings: dict, combinations: dict, lr: float = 0.01, e
 
     ``embeddings[model]`` and ``combinations[model]`` are the arguments of
     :func:`refit_alignment` for each model. Returns an ``ipywidgets.VBox``.
+
+    Used in chapter 6.
     """
     # ipywidgets only when a widget is built: the static views need matplotlib alone
     import ipywidgets as W

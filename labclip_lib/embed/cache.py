@@ -16,12 +16,12 @@ import torch
 
 from .. import __version__
 from ..storage import compute_or_load, fingerprint_array, fingerprint_strings
-from .protocol import images_to_tensor
+from .protocol import EmbeddingModel, images_to_tensor
 
 __all__ = ["cached_encode_images", "cached_encode_texts", "image_embeddings"]
 
 
-def _model_key(model, what: str, data_fingerprint: str, normalize: bool) -> dict:
+def _model_key(model: EmbeddingModel, what: str, data_fingerprint: str, normalize: bool) -> dict:
     return {
         "what": what,
         "model": getattr(model, "name", type(model).__name__),
@@ -33,7 +33,7 @@ def _model_key(model, what: str, data_fingerprint: str, normalize: bool) -> dict
     }
 
 
-def cached_encode_images(model, images, *, data_fingerprint: str | None = None, normalize: bool = True,
+def cached_encode_images(model: EmbeddingModel, images, *, data_fingerprint: str | None = None, normalize: bool = True,
                          directory: str | Path | None = None, **kwargs) -> torch.Tensor:
     """``model.encode_images`` through the cache (the data fingerprint defaults to the pixels')."""
     fp = data_fingerprint or fingerprint_array(images_to_tensor(images))
@@ -42,7 +42,7 @@ def cached_encode_images(model, images, *, data_fingerprint: str | None = None, 
                            directory=directory, name="img")
 
 
-def cached_encode_texts(model, captions: Sequence[str], *, normalize: bool = True,
+def cached_encode_texts(model: EmbeddingModel, captions: Sequence[str], *, normalize: bool = True,
                         directory: str | Path | None = None, **kwargs) -> torch.Tensor:
     """``model.encode_texts`` through the cache (keyed by the captions themselves)."""
     captions = [str(c) for c in captions]
@@ -51,7 +51,7 @@ def cached_encode_texts(model, captions: Sequence[str], *, normalize: bool = Tru
                            directory=directory, name="txt")
 
 
-def image_embeddings(model, data, *, directory: str | Path | None = None) -> torch.Tensor:
+def image_embeddings(model: EmbeddingModel, data, *, directory: str | Path | None = None) -> torch.Tensor:
     """All of ``data.images`` embedded by ``model``: ``(N, D)``, normalised.
 
     Every chapter embeds the same scenes with the same models; when the model has a

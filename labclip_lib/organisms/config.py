@@ -81,7 +81,7 @@ ORGANISMS: dict[str, OrganismConfig] = {
 
 
 def organism_config(name: str, seed: int = 0, **changes) -> OrganismConfig:
-    """The named organism's config with another seed (and any other field changed)."""
+    """The named organism's config with another seed (and any other field changed). Used in chapters 2, 4, 6."""
     if name not in ORGANISMS:
         raise ValueError(f"unknown organism {name!r}; named organisms: {', '.join(ORGANISMS)}")
     return replace(ORGANISMS[name], seed=seed, **changes)

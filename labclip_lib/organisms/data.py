@@ -85,6 +85,8 @@ def build_data(config: OrganismConfig, cache: bool = True) -> OrganismData:
     With ``cache`` the rendered scenes (:func:`labclip_lib.world.scenesets.rendered_scenes`) and the
     captions are kept under the cache directory, so the chapters that need the same data again
     read it in a second or two instead of re-rendering it; the result is the same either way.
+
+    Used in chapters 2, 6.
     """
     scenes, images = rendered_scenes(config.n_scenes, list(config.n_objects), config.seed, config.resolution,
                                      cache=cache)
@@ -105,7 +107,7 @@ def build_data(config: OrganismConfig, cache: bool = True) -> OrganismData:
 
 
 def example_captions(config: OrganismConfig, scene: Scene, n: int = 4) -> list[str]:
-    """``n`` training captions the organism ``config`` could see for ``scene`` (same machinery)."""
+    """``n`` training captions the organism ``config`` could see for ``scene`` (same machinery). Used in chapter 2."""
     texts = [c.text for c in _mixture_captions([scene] * n, config)]
     if config.shuffle_words:
         gen = np.random.default_rng(np.random.SeedSequence([config.seed, 202]))

@@ -32,6 +32,8 @@ class OrganismModel:
     ``encode_images`` takes uint8 ``(N, R, R, 3)`` arrays (or PIL images, resized to the
     organism's resolution) and ``encode_texts`` captions in the organism's vocabulary; both
     return float32 CPU tensors ``(N, D)``.
+
+    Used in chapter 4.
     """
 
     def __init__(self, network: DualEncoder, config: OrganismConfig, vocabulary: Sequence[str] = VOCABULARY,

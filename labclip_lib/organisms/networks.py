@@ -79,7 +79,7 @@ def to_pixels(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 def architecture_table(config: OrganismConfig) -> list[dict]:
-    """Parameters per part of the organism's network (rows for a table)."""
+    """Parameters per part of the organism's network (rows for a table). Used in chapter 2."""
     net = DualEncoder(len(VOCABULARY), config.embed_dim, config.resolution)
     rows = []
     for name, mod in (("image encoder (CNN)", net.image), ("text encoder (BiGRU)", net.text)):

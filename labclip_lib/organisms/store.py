@@ -55,6 +55,8 @@ def get_organism(config: OrganismConfig | str, directory: str | Path | None = No
     Trains it (with a progress bar) and stores it under ``cache_dir("organisms")`` unless a
     valid copy is already there; the entry's name includes a hash of the whole config.
     Open the result with :func:`labclip_lib.models.load_model` like any other model.
+
+    Used in chapter 2.
     """
     if isinstance(config, str):
         if config not in ORGANISMS:
@@ -85,7 +87,7 @@ def load_organism(path: str | Path, device: str | torch.device | None = None) ->
 
 
 def organism_summary(path: str | Path) -> dict:
-    """One row about a trained organism: name, seed, binding per split, training time."""
+    """One row about a trained organism: name, seed, binding per split, training time. Used in chapter 2."""
     meta = json.loads((Path(path) / ORGANISM_FILE).read_text())
     cfg = meta["config"]
     return {
@@ -98,5 +100,5 @@ def organism_summary(path: str | Path) -> dict:
 
 
 def organism_history(path: str | Path) -> dict[str, list]:
-    """Per-epoch training curves stored with the organism."""
+    """Per-epoch training curves stored with the organism. Used in chapter 2."""
     return json.loads((Path(path) / ORGANISM_FILE).read_text())["history"]

@@ -83,7 +83,7 @@ class Caption:
 
 @dataclass(frozen=True)
 class CaptionSpec:
-    """One setting of the caption generator (defaults: the authors' complete template)."""
+    """One setting of the caption generator (defaults: the authors' complete template). Used in chapter 1."""
 
     style: str = "template"
     order: str = "random"
@@ -129,7 +129,7 @@ def _salience(scene: Scene) -> np.ndarray:
 
 def describe(scene: Scene, spec: CaptionSpec | None = None, seed: int | np.random.Generator = 0,
              **knobs) -> Caption:
-    """Caption one scene under ``spec`` (or keyword knobs, see :class:`CaptionSpec`)."""
+    """Caption one scene under ``spec`` (or keyword knobs, see :class:`CaptionSpec`). Used in chapter 1."""
     if spec is None:
         spec = CaptionSpec(**knobs)
     elif knobs:
@@ -160,7 +160,7 @@ def describe(scene: Scene, spec: CaptionSpec | None = None, seed: int | np.rando
 
 def describe_all(scenes: Sequence[Scene], spec: CaptionSpec | None = None, seed: int = 0,
                  **knobs) -> list[Caption]:
-    """Caption every scene; caption ``i`` uses its own seed ``(seed, i)`` (prefix-stable)."""
+    """Caption every scene; caption ``i`` uses its own seed ``(seed, i)`` (prefix-stable). Used in chapter 1."""
     if spec is None:
         spec = CaptionSpec(**knobs)
     elif knobs:
@@ -212,6 +212,8 @@ def swap_negative(caption: Caption, seed: int | np.random.Generator = 0,
 
     Up to 5 coloured mentions every derangement is enumerated and a valid one is chosen
     uniformly; beyond that derangements are sampled (up to 500 tries).
+
+    Used in chapter 1.
     """
     gen = _rng(seed)
     idx = [i for i, (c, _) in enumerate(caption.mentions) if c is not None]
@@ -249,7 +251,7 @@ def swap_negative(caption: Caption, seed: int | np.random.Generator = 0,
 
 def swap_negatives(captions: Sequence[Caption], seed: int = 0,
                    scenes: Sequence[Scene] | None = None) -> list[Caption | None]:
-    """:func:`swap_negative` for each caption (seed ``(seed, i)``; ``None`` where impossible)."""
+    """:func:`swap_negative` for each caption (seed ``(seed, i)``; ``None`` where impossible). Used in chapter 1."""
     if scenes is not None and len(scenes) != len(captions):
         raise ValueError(f"got {len(captions)} captions but {len(scenes)} scenes")
     return [
@@ -267,6 +269,8 @@ def caption_statistics(captions: Sequence[Caption], scenes: Sequence[Scene]) -> 
     incomplete captions, the share naming exactly the most salient objects, most salient
     first), ``no_negative`` (share of captions without a valid swap negative, given the
     scene) and ``incomplete`` (share of captions that leave an object out).
+
+    Used in chapter 1.
     """
     if len(captions) == 0:
         raise ValueError("empty list of captions")

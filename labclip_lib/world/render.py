@@ -308,6 +308,8 @@ def render(
 
     Returns:
         ``uint8`` array of shape ``(N, resolution, resolution, 3)``.
+
+    Used in chapters 1, 3.
     """
     resolution = _check_resolution(resolution)
     if not isinstance(supersample, (int, np.integer)) or supersample < 1:

@@ -80,6 +80,8 @@ def sample_scenes(
     less than ``min_visible`` of the image (hidden behind another) is re-drawn from the seed
     ``(seed, i, attempt)``, as CLEVR re-draws scenes with occluded objects.
     Remaining keyword arguments go to :func:`sample_scene`.
+
+    Used in chapter 1.
     """
     if not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be a non-negative integer, got {n!r}")

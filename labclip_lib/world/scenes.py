@@ -232,6 +232,8 @@ def make_scene(
 
     >>> make_scene([("red", "cube"), ("blue", "sphere")], seed=1).combination
     (('blue', 'sphere'), ('red', 'cube'))
+
+    Used in chapters 1, 2.
     """
     if len(objects) == 0:
         raise ValueError("a scene needs at least one object (got an empty list)")

@@ -63,6 +63,8 @@ def split_by_combination(scenes: Sequence[Scene], val: float = 0.1, test: float 
 
     Returns:
         a :class:`Split` of indices into ``scenes``.
+
+    Used in chapter 1.
     """
     if len(scenes) == 0:
         raise ValueError("cannot split an empty list of scenes")
@@ -98,6 +100,8 @@ def split_summary(scenes: Sequence[Scene], split: Split) -> list[dict]:
     """One row per split: scenes, distinct combinations, swap classes, objects per scene.
 
     Also counts the combinations of each held-out split that appear in train (always 0).
+
+    Used in chapter 1.
     """
     combos = {k: Counter(scenes[i].combination for i in split[k]) for k in ("train", "val", "test")}
     rows = []
