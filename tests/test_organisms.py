@@ -125,3 +125,24 @@ def test_progress_bars_respect_tqdm_disable(monkeypatch):
     assert progress_bar(10, "x", show=True).disable
     monkeypatch.delenv("TQDM_DISABLE")
     assert not progress_bar(10, "x", show=True).disable and progress_bar(10, "x", show=False).disable
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"batch_size": 0}, "batch_size must be at least 2"),
+    ({"epochs": -1}, "epochs must be at least 1"),
+    ({"resolution": 30}, "resolution must be a multiple of 8"),
+    ({"resolution": 24}, "at least 32"),
+    ({"lr": 0.0}, "lr must be positive"),
+    ({"val": 0.6, "test": 0.5}, "val \\+ test < 1"),
+    ({"n_objects": ()}, "n_objects must be a non-empty list"),
+    ({"embed_dim": 0}, "embed_dim must be positive"),
+    ({"seed": -3}, "seed must be >= 0"),
+])
+def test_bad_configs_fail_when_made_with_a_clear_message(change, match):
+    with pytest.raises(ValueError, match=match):
+        O.organism_config("complete", **change)
+
+
+def test_a_config_needs_a_name():
+    with pytest.raises(ValueError, match="name must be a non-empty string"):
+        O.OrganismConfig(name="")

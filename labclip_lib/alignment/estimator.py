@@ -31,11 +31,7 @@ from .loss import LOSSES, _interleaved_loss, duplicate_ids, hnb_loss, sb_loss
 __all__ = ["ALIGNMENT_FORMAT", "AlignmentHistory", "LinearAlignment", "map_statistics", "triplet", "fit_alignment"]
 
 ALIGNMENT_FORMAT = "labclip-alignment/1"
-
-
 WEIGHTS_FILE = "alignment.safetensors"
-
-
 META_FILE = "alignment.json"
 
 

@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 
 from ..world.captions import CaptionSpec
+from ..world.render import MIN_RESOLUTION
 
 __all__ = ["OrganismConfig", "ORGANISMS", "organism_config"]
 
@@ -40,6 +41,25 @@ class OrganismConfig:
             raise ValueError(f"caption mixture probabilities must be >= 0 and sum to 1, got {total}")
         if self.n_scenes < 100:
             raise ValueError(f"n_scenes must be at least 100, got {self.n_scenes}")
+        checks = [
+            (bool(self.name), f"name must be a non-empty string, got {self.name!r}"),
+            (len(self.n_objects) > 0 and all(int(k) >= 1 for k in self.n_objects),
+             f"n_objects must be a non-empty list of positive counts, got {self.n_objects!r}"),
+            (self.resolution >= MIN_RESOLUTION and self.resolution % 8 == 0,
+             f"resolution must be a multiple of 8 and at least {MIN_RESOLUTION} (the CNN pools three times), "
+             f"got {self.resolution}"),
+            (self.embed_dim >= 1, f"embed_dim must be positive, got {self.embed_dim}"),
+            (self.batch_size >= 2, f"batch_size must be at least 2 (a contrastive batch), got {self.batch_size}"),
+            (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
+            (self.lr > 0, f"lr must be positive, got {self.lr}"),
+            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
+            (0 < self.val < 1 and 0 < self.test < 1 and self.val + self.test < 1,
+             f"val and test must be fractions in (0, 1) with val + test < 1, got {self.val} and {self.test}"),
+            (self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"OrganismConfig: {message}")
 
     def to_dict(self) -> dict:
         d = asdict(self)

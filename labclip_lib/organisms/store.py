@@ -24,8 +24,6 @@ __all__ = ["ORGANISM_FILE", "WEIGHTS_FILE", "get_organism", "read_organism", "lo
 
 
 ORGANISM_FILE = "labclip_organism.json"
-
-
 WEIGHTS_FILE = "model.safetensors"
 
 
