@@ -4,16 +4,18 @@ before and after its map, and what a map changes in the geometry."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, Sequence
 
 import torch
 
-from ..analysis.geometry import modality_gap, pair_embeddings, swap_geometry
+from ..analysis.geometry import modality_gap, pair_embeddings, probe_weight_agreement, swap_geometry
 from ..embed.protocol import EmbeddingModel
 from ..metrics import binding_accuracy
 from .aligned import AlignedModel
 from .estimator import LinearAlignment, fit_alignment, triplet
 
-__all__ = ["METHODS", "binding_by_method", "before_after", "alignment_effects", "alignment_report"]
+__all__ = ["METHODS", "binding_by_method", "before_after", "alignment_effects", "alignment_report", "fit_maps",
+           "effects_by_model", "agreement_before_after", "before_after_report"]
 
 #: The methods compared in chapter 6, in table order.
 METHODS = ("before (cosine)", "LABCLIP (HNB)", "SB ablation", "fine-tuned (FT)")
@@ -23,7 +25,7 @@ def binding_by_method(emb: dict, maps: dict, finetuned: dict | None = None, data
                       part: str = "test") -> list[dict]:
     """Binding accuracy on split ``part`` of every organism and seed under each of :data:`METHODS`.
 
-    ``emb``: ``{(name, seed): {part: pair embeddings}}`` (:func:`~labclip_lib.geometry.pair_embeddings`);
+    ``emb``: ``{(name, seed): {part: pair embeddings}}`` (:func:`~labclip_lib.analysis.geometry.pair_embeddings`);
     ``maps``: ``{(name, seed, "hnb" | "sb"): LinearAlignment}`` (missing ones are skipped);
     ``finetuned``: ``{(name, seed): FinetuneResult}`` with ``data``: ``{seed: OrganismData}``
     (its scenes are re-embedded by the fine-tuned model). Returns rows
@@ -85,3 +87,46 @@ def alignment_report(model: EmbeddingModel, data, *, lr: float = 0.01, epochs: i
     if released:
         out["authors' released map"] = LinearAlignment.load(released, dim=model.dim).score(*test)
     return out
+
+
+def fit_maps(emb: dict, losses: Sequence[str] = ("hnb", "sb"), models: dict | None = None, **kwargs
+             ) -> dict[tuple[str, int, str], LinearAlignment]:
+    """One map per organism, seed and loss: ``{(name, seed, loss): LinearAlignment}``, each fitted
+    on ``emb[name, seed]["train"]`` with its validation part recorded and the seed as the map's
+    seed (:func:`fit_alignment`; ``kwargs`` such as ``lr``, ``epochs``, ``batch_size`` go to
+    :class:`LinearAlignment`). With ``models`` the fingerprint of each base model is stored in the
+    map's metadata. Used in chapter 6."""
+    return {(name, seed, loss): fit_alignment(
+                e, loss, seed=seed, **kwargs,
+                metadata={"model": models[name, seed].fingerprint, "data": f"seed {seed} train"} if models else None)
+            for (name, seed), e in emb.items() for loss in losses}
+
+
+def effects_by_model(maps: dict, emb: dict, loss: str = "hnb", part: str = "test") -> list[dict]:
+    """:func:`alignment_effects` of every organism's ``loss`` map on its ``part`` embeddings: rows
+    ``{"organism", "seed", ...}``. Used in chapter 6."""
+    return [{"organism": name, "seed": seed, **alignment_effects(maps[name, seed, loss], *triplet(e[part]))}
+            for (name, seed), e in emb.items()]
+
+
+def agreement_before_after(models: dict, maps: dict, data, seed: int, loss: str = "hnb") -> list[dict]:
+    """The probe-weight cosine (:func:`~labclip_lib.analysis.geometry.probe_weight_agreement`) of
+    every organism of ``seed`` on ``data``, before and after its ``loss`` map (the text probes are
+    fitted on the mapped captions; the image probes are unchanged). Used in chapter 6."""
+    return [{"organism": name,
+             "probe-weight cosine before": probe_weight_agreement(model, data),
+             "probe-weight cosine after": probe_weight_agreement(AlignedModel(model, maps[name, s, loss]), data)}
+            for (name, s), model in models.items() if s == seed]
+
+
+def before_after_report(models: dict, maps: dict, report: Callable, loss: str = "hnb", **kwargs) -> list[dict]:
+    """Run ``report(model, seed=seed, **kwargs)`` (a dict or a list of rows) on every organism
+    before and after its ``loss`` map (:func:`before_after`): rows ``{"organism", "seed",
+    "method", ...}``. Used in chapter 6's generalisation tests."""
+    rows = []
+    for (name, seed), model in models.items():
+        for method, variant in before_after(model, maps[name, seed, loss]).items():
+            out = report(variant, seed=seed, **kwargs)
+            rows += [{"organism": name, "seed": seed, "method": method, **r}
+                     for r in (out if isinstance(out, list) else [out])]
+    return rows

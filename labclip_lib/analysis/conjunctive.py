@@ -54,7 +54,7 @@ def conjunctive_data(n_objects: int, n_scenes: int, resolution: int, seed: int =
     """``n_scenes`` scenes of ``n_objects`` objects (at least 3): ``n_objects - 1`` distractors of
     two kinds (colour a, shape s) and (colour b, shape t), at least one of each, plus one odd
     object (a, t) or (b, s). Scene ``i`` comes from the seed ``(seed, i)``; the split holds out
-    whole bags of words (:func:`~labclip_lib.splits.split_by_combination`)."""
+    whole bags of words (:func:`~labclip_lib.world.splits.split_by_combination`)."""
     if n_objects < 3:
         raise ValueError(f"conjunctive search needs at least 3 objects (two distractors and the odd one), got {n_objects}")
     if n_scenes < 20:

@@ -3,7 +3,7 @@
 The protocol follows the LABCLIP authors' CLEVR evaluation, without its defects:
 
 * **Caption set**: every two-object caption ``"<c1> <s1> and <c2> <s2>"`` with distinct shapes,
-  in one fixed order per scene (shapes in :data:`~labclip_lib.scenes.SHAPES` order), colours
+  in one fixed order per scene (shapes in :data:`~labclip_lib.world.scenes.SHAPES` order), colours
   free (same colour allowed): 3 shape pairs x 8 x 8 colours = 192 captions. Its order is
   fixed by our vocabulary, not by Python's set iteration order (which made the authors'
   caption texts change between runs).

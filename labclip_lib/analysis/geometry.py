@@ -24,7 +24,7 @@ from .probes import ProbeResult
 from .unimodal import modality_probes
 
 __all__ = ["pair_embeddings", "swap_geometry", "probe_weight_cosines", "probe_weight_agreement", "modality_gap", "remove_modality_gap", "binding_without_gap",
-           "pca_2d", "geometry_report"]
+           "pca_2d", "geometry_report", "pair_embeddings_by_model"]
 
 
 def pair_embeddings(model: EmbeddingModel, data, part: str = "test") -> dict:
@@ -61,7 +61,7 @@ def probe_weight_cosines(image_probes: Sequence[ProbeResult], text_probes: Seque
 
     Both probes live in the same D-dimensional joint space; a colour-of-the-cube direction
     that the two modalities share would give a cosine near 1. Weights are taken in the raw
-    embedding space (:attr:`~labclip_lib.probes.LinearProbe.coef_`), centred over classes (a
+    embedding space (:attr:`~labclip_lib.analysis.probes.LinearProbe.coef_`), centred over classes (a
     softmax is invariant to a shared shift). Returns rows ``{"shape", "colour", "cosine"}``.
     """
     text_by_shape = {r.shape: r for r in text_probes}
@@ -164,3 +164,10 @@ def geometry_report(model: EmbeddingModel, data, seed: int = 0) -> dict[str, flo
             "binding": binding_accuracy(te["image"], te["caption"], te["swap"]),
             "binding without gap": binding_without_gap(tr["image"], tr["caption"], te["image"], te["caption"],
                                                        te["swap"])}
+
+
+def pair_embeddings_by_model(models: dict, data: dict, parts: Sequence[str] = ("train", "val", "test")) -> dict:
+    """:func:`pair_embeddings` of every model on its seed's data: ``{(name, seed): {part: ...}}``
+    for ``models`` ``{(name, seed): model}`` and ``data`` ``{seed: data}``. Used in chapters 5, 6."""
+    return {(name, seed): {part: pair_embeddings(model, data[seed], part) for part in parts}
+            for (name, seed), model in models.items()}

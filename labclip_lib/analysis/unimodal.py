@@ -1,7 +1,7 @@
 """Uni-modal evidence (paper 1, chapter 4): colour probes on frozen image and text embeddings.
 
 Each function embeds scenes with a model (anything with ``encode_images``/``encode_texts`` and
-``image_size``), fits one colour probe per shape (:func:`~labclip_lib.probes.probe_object_colors`)
+``image_size``), fits one colour probe per shape (:func:`~labclip_lib.analysis.probes.probe_object_colors`)
 on the train combinations, chooses its regularisation on the validation combinations and
 scores it on the test combinations.
 """

@@ -156,7 +156,7 @@ def caption_ranker(models: dict):
 def probe_view(result, data, modality: str, n_examples: int = 6, title: str = ""):
     """A probe's confusion matrix beside a few held-out scenes with true and predicted colour.
 
-    ``result``: a single-label :class:`~labclip_lib.probes.ProbeResult`; ``data``: the scenes it
+    ``result``: a single-label :class:`~labclip_lib.analysis.probes.ProbeResult`; ``data``: the scenes it
     was fitted on (``scenes``, ``captions`` or ``eval_captions``). Returns the figure.
 
     Used in chapter 4.
@@ -187,7 +187,7 @@ def probe_view(result, data, modality: str, n_examples: int = 6, title: str = ""
 def probe_explorer(results: dict, data: dict):
     """Choose model, modality and shape; see the probe's confusion matrix and held-out scenes.
 
-    ``results[model]`` is the output of :func:`~labclip_lib.unimodal.modality_probes` and
+    ``results[model]`` is the output of :func:`~labclip_lib.analysis.unimodal.modality_probes` and
     ``data[model]`` the data it was fitted on. Returns an ``ipywidgets.VBox``.
 
     Used in chapter 4.
@@ -211,7 +211,7 @@ def probe_explorer(results: dict, data: dict):
 
 
 def swap_pair_explorer(image_xy, caption_xy, swap_xy, captions: Sequence[str], swaps: Sequence[str], margins):
-    """Step through swapped caption pairs in a 2-D projection (see :func:`~labclip_lib.geometry.pca_2d`).
+    """Step through swapped caption pairs in a 2-D projection (see :func:`~labclip_lib.analysis.geometry.pca_2d`).
 
     The chosen image, its caption and the swapped caption are drawn in colour, the others faded;
     the title gives the two captions and the image's cosine margin. Returns an ``ipywidgets.VBox``.
@@ -239,7 +239,7 @@ def refit_alignment(emb: dict, combinations: Sequence, n_combinations: int | Non
     """Fit a LABCLIP map on part of the training combinations and score it before / after.
 
     ``emb``: ``{"train": ..., "val": ..., "test": ...}``, each the output of
-    :func:`~labclip_lib.geometry.pair_embeddings`; ``combinations``: the combination of each
+    :func:`~labclip_lib.analysis.geometry.pair_embeddings`; ``combinations``: the combination of each
     training row (e.g. ``scene.combination``). ``n_combinations``: how many distinct training
     combinations to keep (seeded choice; ``None``: all). Returns a dict with the map, the number
     of rows and combinations used, and binding accuracy before / after on val and test.

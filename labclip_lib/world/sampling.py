@@ -76,7 +76,7 @@ def sample_scenes(
     Scene ``i`` is generated from its own seed ``(seed, i)``, so the first ``m`` scenes of
     ``sample_scenes(n, k, seed)`` are the same for every ``n >= m`` and in every process.
     With ``salience`` (the default) each object's visible area is measured by the renderer
-    (see :func:`labclip_lib.render.with_salience`), and a scene in which some object covers
+    (see :func:`labclip_lib.world.render.with_salience`), and a scene in which some object covers
     less than ``min_visible`` of the image (hidden behind another) is re-drawn from the seed
     ``(seed, i, attempt)``, as CLEVR re-draws scenes with occluded objects.
     Remaining keyword arguments go to :func:`sample_scene`.

@@ -78,7 +78,7 @@ class SceneObject:
     ``x, y`` is the centre of its footprint on the ground plane (scene units, camera looks
     along +y), ``rotation`` its rotation about the vertical axis in radians (only visible on
     cubes) and ``salience`` its visible area in pixels at the salience resolution (None until
-    measured, see :func:`labclip_lib.render.with_salience`).
+    measured, see :func:`labclip_lib.world.render.with_salience`).
     """
 
     shape: str
