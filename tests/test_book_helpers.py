@@ -9,7 +9,7 @@ import torch
 
 from labclip_lib.alignment import AlignedModel, LinearAlignment
 from labclip_lib.analysis import crossmodal_report
-from labclip_lib.book import pretrained_report, show_table, summarize
+from labclip_lib.book import pretrained_report, report_by_model, show_table, summarize
 from labclip_lib.embed import EmbeddingModel, images_to_tensor
 from labclip_lib.models import load_model
 from labclip_lib.organisms import OrganismModel, organism_config
@@ -78,3 +78,14 @@ def test_pretrained_report_runs_the_chapter_report_at_the_model_resolution(tiny_
     assert rows.to_dict("records") == [{"model": str(tiny_clip), "n": 3, "size": 32}]
     assert pretrained_report(str(tiny_clip), crossmodal_report, scenes=10**9, cpu_budget_minutes=1e-6) is None
     assert "min to embed" in capsys.readouterr().out
+
+
+def test_report_by_model_labels_rows_and_passes_data_and_seed():
+    models = {("a", 0): "m0", ("a", 1): "m1", ("b", 0): "m2"}
+    data = {0: "d0", 1: "d1"}
+    table = report_by_model(models, lambda m, d, k: {"x": f"{m}/{d}/{k}"}, data, k=5)
+    assert table.to_dict("records") == [{"organism": "a", "seed": 0, "x": "m0/d0/5"},
+                                        {"organism": "a", "seed": 1, "x": "m1/d1/5"},
+                                        {"organism": "b", "seed": 0, "x": "m2/d0/5"}]
+    rows = report_by_model(models, lambda m, seed: [{"i": i, "s": seed} for i in range(2)], pass_seed=True)
+    assert len(rows) == 6 and rows["s"].tolist() == [0, 0, 1, 1, 0, 0]

@@ -27,7 +27,7 @@ from ..models import load_model
 from ..organisms import OrganismData, OrganismModel, build_data, get_organism, organism_config
 from ..runtime import get_device
 
-__all__ = ["chapter_organisms", "held_out_data", "profile_search", "pretrained_report", "pretrained_scenes",
+__all__ = ["chapter_organisms", "held_out_data", "report_by_model", "profile_search", "pretrained_report", "pretrained_scenes",
            "estimate_cpu_seconds"]
 
 #: Every organism of a seed is evaluated on the scenes of this diet's data (chapters 3-6).
@@ -50,6 +50,21 @@ def held_out_data(seeds: Sequence[int], changes: dict | None = None) -> dict[int
     if not seeds:
         raise ValueError("held_out_data needs at least one seed")
     return {seed: build_data(organism_config(EVALUATION_DIET, seed, **(changes or {}))) for seed in seeds}
+
+
+def report_by_model(models: dict[tuple[str, int], EmbeddingModel], report: Callable[..., Any],
+                    data: dict[int, OrganismData] | None = None, pass_seed: bool = False, **kwargs) -> pd.DataFrame:
+    """One table of ``report`` over the chapter's organisms: ``report(model, data[seed], **kwargs)``
+    (or ``report(model, **kwargs)`` without ``data``; with ``pass_seed`` also ``seed=seed``) for
+    every ``(name, seed)``, as rows ``{"organism", "seed", ...}`` (a report returning a list of
+    rows gives several). The same report function gives a pretrained model's row through
+    :func:`pretrained_report`. Used in chapters 3 and 5."""
+    rows = []
+    for (name, seed), model in models.items():
+        args = (data[seed],) if data is not None else ()
+        out = report(model, *args, **({"seed": seed} if pass_seed else {}), **kwargs)
+        rows += [{"organism": name, "seed": seed, **r} for r in (out if isinstance(out, list) else [out])]
+    return pd.DataFrame(rows)
 
 
 def profile_search(names: Sequence[str], seed: int = 0, part: str = "val", changes: dict | None = None
