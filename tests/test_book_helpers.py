@@ -37,7 +37,15 @@ def test_show_table_reads_as_mean_plus_minus_std_with_integer_seeds():
 def test_show_table_counts_per_value_when_they_differ_and_blank_missing_cells():
     rows = pd.DataFrame({"m": ["x", "x", "y"], "seed": [0, 1, 0], "a": [0.1, 0.3, np.nan], "b": [1.0, 2.0, 3.0]})
     shown = show_table(summarize(rows, "m"))
-    assert shown.loc["y", "a"] == "" and shown.loc["y", "a (seeds)"] == "0" and shown.loc["x", "b (seeds)"] == "2"
+    assert list(shown.columns) == ["a", "b", "seeds"]
+    assert shown.loc["y", "a"] == "" and shown.loc["y", "b"] == "3.000" and shown.loc["y", "seeds"] == "1"
+    assert shown.loc["x", "b"] == "1.500 ± 0.707" and shown.loc["x", "seeds"] == "2"
+    methods = pd.DataFrame({"o": ["p", "p", "p"], "seed": [0, 1, 0], "m": ["map", "map", "ft"], "v": [0.9, 0.8, 0.7]})
+    wide = summarize(methods, ["o", "m"], ["v"])["v"].unstack("m").swaplevel(axis=1)
+    shown = show_table(wide)
+    assert shown.loc["p", "ft"] == "0.700 (1 seed)" and shown.loc["p", "map"] == "0.850 ± 0.071"
+    assert shown.loc["p", "seeds"] == "2"
+    assert show_table(pd.DataFrame({"x": [-0.0001]}))["x"].tolist() == ["0.000"]
     flat = show_table(pd.DataFrame({"x": [0.12345, np.nan], "n": [3, 4]}))
     assert flat["x"].tolist() == ["0.123", ""] and flat["n"].tolist() == ["3", "4"]
 

@@ -23,7 +23,7 @@ from ..world.splits import Split, split_by_combination
 from .probes import ProbeResult, probe_object_colors_many
 
 __all__ = ["MODALITIES", "ProbeData", "probe_data", "modality_probes", "probe_rows", "probes_by_object_count",
-           "other_object_error_share", "probe_report"]
+           "other_object_error_share", "probe_report", "other_object_errors"]
 
 MODALITIES = ("image", "text")
 #: Above this many objects per scene, :func:`probes_by_object_count` uses small objects only.
@@ -131,3 +131,12 @@ def probe_report(model: EmbeddingModel, data, seed: int = 0) -> list[dict]:
     test accuracy, bag-of-words ceiling): chapter 4's report, for an organism or a pretrained
     model alike."""
     return probe_rows(modality_probes(model, data, seed=seed))
+
+
+def other_object_errors(results: dict, data: dict) -> list[dict]:
+    """:func:`other_object_error_share` of every probe in ``results`` ``{(name, seed): {modality:
+    [ProbeResult]}}`` on ``data[seed]``'s scenes: rows ``{"organism", "modality", "seed",
+    "errors naming the other object's colour"}``. Used in chapter 4."""
+    return [{"organism": name, "modality": modality, "seed": seed,
+             "errors naming the other object's colour": other_object_error_share(r, data[seed].scenes)}
+            for (name, seed), res in results.items() for modality in res for r in res[modality]]

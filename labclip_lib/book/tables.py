@@ -41,36 +41,46 @@ def _fmt(x, digits: int) -> str:
                                             and abs(x) >= 10 ** digits):
         return f"{int(x):,}" if abs(x) >= 10_000 else str(int(x))
     if isinstance(x, (float, np.floating)):
-        return f"{x:.{digits}f}"
+        return f"{x + 0.0 if round(x, digits) else 0.0:.{digits}f}"  # never "-0.000"
     return str(x)
+
+
+def _pm(mean: float, std: float, digits: int) -> str:
+    if np.isnan(mean):
+        return ""
+    if np.isnan(std):
+        return _fmt(mean, digits)
+    return f"{_fmt(mean, digits)} ± {_fmt(std, digits)}"
 
 
 def show_table(table: pd.DataFrame, digits: int = 3, count_name: str = "seeds") -> pd.DataFrame:
     """``table`` formatted for a page: ``(value, mean|std|count)`` column groups become one column
-    ``value`` holding ``mean ± std`` (just the mean when there is one seed); counts become one
-    integer column ``count_name`` (per value when they differ); other numbers are rounded to
-    ``digits``; missing values are empty cells, never ``NaN``.
-
-    Used in chapters 2, 3, 4, 5, 6.
-    """
+    ``value`` holding ``mean ± std`` (just the mean with one seed); the counts become one integer
+    column ``count_name`` (the row's largest), and a cell with fewer says so (``0.965 (1 seed)``);
+    other numbers are rounded to ``digits``; missing values are empty cells, never ``NaN``.
+    Used in chapters 2-6."""
     t = table.copy()
-    if isinstance(t.columns, pd.MultiIndex) and t.columns.nlevels == 2 and set(t.columns.get_level_values(1)) & {"mean"}:
-        groups = list(dict.fromkeys(t.columns.get_level_values(0)))
-        counts = {g: t[(g, "count")] for g in groups if (g, "count") in t.columns}
-        same = len(counts) > 0 and all(c.equals(next(iter(counts.values()))) for c in counts.values())
-        out = pd.DataFrame(index=t.index)
-        for g in groups:
-            if (g, "mean") not in t.columns:
-                out[g] = [_fmt(v, digits) for v in t[g].iloc[:, 0]]
-                continue
-            m = t[(g, "mean")]
-            s = t[(g, "std")] if (g, "std") in t.columns else pd.Series(np.nan, index=t.index)
-            out[g] = [_fmt(a, digits) if np.isnan(b) or (g in counts and counts[g].loc[i] < 2)
-                      else f"{a:.{digits}f} ± {b:.{digits}f}" if not np.isnan(a) else ""
-                      for i, a, b in zip(t.index, m, s)]
-            if g in counts and not same:
-                out[f"{g} ({count_name})"] = [_fmt(int(c), digits) if not np.isnan(c) else "" for c in counts[g]]
-        if same:
-            out[count_name] = [str(int(c)) if not np.isnan(c) else "" for c in next(iter(counts.values()))]
-        return out
-    return t.apply(lambda col: [_fmt(v, digits) for v in col]) if len(t) else t
+    stats = isinstance(t.columns, pd.MultiIndex) and t.columns.nlevels == 2 and "mean" in t.columns.get_level_values(1)
+    if not stats:
+        return t.apply(lambda col: [_fmt(v, digits) for v in col]) if len(t) else t
+    groups = list(dict.fromkeys(t.columns.get_level_values(0)))
+    nan = pd.Series(np.nan, index=t.index)
+    counts = pd.DataFrame({g: t[(g, "count")] for g in groups if (g, "count") in t.columns}, index=t.index)
+    most = counts.max(axis=1) if len(counts.columns) else nan
+    out = pd.DataFrame(index=t.index)
+    for g in groups:
+        if (g, "mean") not in t.columns:
+            out[g] = [_fmt(v, digits) for v in t[g].iloc[:, 0]]
+            continue
+        mean, std = t[(g, "mean")], t.get((g, "std"), nan)
+        n = counts[g] if g in counts else nan
+        cells = []
+        for i in t.index:
+            cell = _pm(mean[i], std[i] if not (n[i] < 2) else np.nan, digits)
+            if cell and not np.isnan(n[i]) and n[i] < most[i]:
+                cell += f" ({int(n[i])} {count_name[:-1] if n[i] == 1 and count_name.endswith('s') else count_name})"
+            cells.append(cell)
+        out[g] = cells
+    if len(counts.columns):
+        out[count_name] = [str(int(c)) if not np.isnan(c) else "" for c in most]
+    return out
