@@ -1,14 +1,11 @@
 """Storage: atomic, checksummed files and directories, and a compute-or-load cache.
 
-Knows nothing about models (model-aware caching is :mod:`labclip_lib.embed.cache`). Entries are
-safetensors or JSON files named by a hash of a *key*: a dict of everything that changes the
-numbers (for embeddings: model fingerprint, preprocessing, normalisation, data fingerprint,
-library version; for derived data: the arguments and :func:`code_fingerprint` of the modules
-that compute them). The key itself and a checksum of the tensor bytes are stored in the file's metadata
-and checked on load, so an entry computed for one model is never served to another (the
-LABCLIP authors' caches were keyed by file name only), and a truncated or corrupt file is
-detected, deleted and recomputed. Writes go to a temporary file renamed into place. Nothing
-is ever unpickled.
+Knows nothing about models (the model-aware caches are :mod:`labclip_lib.embed.cache`). An entry
+is a safetensors or JSON file named by a hash of its *key*: a dict of everything that changes the
+value (the arguments, and :func:`code_fingerprint` of the modules that compute it). The key itself
+and a checksum of the bytes are stored with the value and checked on load, so an entry is never
+served for another key, and a truncated or corrupt file is detected, deleted and recomputed.
+Writes go to a temporary file or directory renamed into place. Nothing is ever unpickled.
 """
 
 from __future__ import annotations
