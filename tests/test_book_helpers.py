@@ -46,6 +46,8 @@ def test_show_table_counts_per_value_when_they_differ_and_blank_missing_cells():
     assert shown.loc["p", "ft"] == "0.700 (1 seed)" and shown.loc["p", "map"] == "0.850 ± 0.071"
     assert shown.loc["p", "seeds"] == "2"
     assert show_table(pd.DataFrame({"x": [-0.0001]}))["x"].tolist() == ["0.000"]
+    per_column = show_table(summarize(rows, "m"), digits={"b": 0})
+    assert per_column.loc["x", "b"] == "2 ± 1" and per_column.loc["y", "b"] == "3"
     flat = show_table(pd.DataFrame({"x": [0.12345, np.nan], "n": [3, 4]}))
     assert flat["x"].tolist() == ["0.123", ""] and flat["n"].tolist() == ["3", "4"]
 

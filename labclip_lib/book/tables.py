@@ -53,16 +53,18 @@ def _pm(mean: float, std: float, digits: int) -> str:
     return f"{_fmt(mean, digits)} ± {_fmt(std, digits)}"
 
 
-def show_table(table: pd.DataFrame, digits: int = 3, count_name: str = "seeds") -> pd.DataFrame:
+def show_table(table: pd.DataFrame, digits: int | dict = 3, count_name: str = "seeds") -> pd.DataFrame:
     """``table`` formatted for a page: ``(value, mean|std|count)`` column groups become one column
     ``value`` holding ``mean ± std`` (just the mean with one seed); the counts become one integer
     column ``count_name`` (the row's largest), and a cell with fewer says so (``0.965 (1 seed)``);
-    other numbers are rounded to ``digits``; missing values are empty cells, never ``NaN``.
+    other numbers are rounded to ``digits`` (or ``digits[column]``, 3 for columns not named, e.g.
+    ``{"training seconds": 0}``); missing values are empty cells, never ``NaN``.
     Used in chapters 2-6."""
     t = table.copy()
+    places = (lambda col: int(digits.get(col, 3))) if isinstance(digits, dict) else (lambda col: int(digits))
     stats = isinstance(t.columns, pd.MultiIndex) and t.columns.nlevels == 2 and "mean" in t.columns.get_level_values(1)
     if not stats:
-        return t.apply(lambda col: [_fmt(v, digits) for v in col]) if len(t) else t
+        return t.apply(lambda col: [_fmt(v, places(col.name)) for v in col]) if len(t) else t
     groups = list(dict.fromkeys(t.columns.get_level_values(0)))
     nan = pd.Series(np.nan, index=t.index)
     counts = pd.DataFrame({g: t[(g, "count")] for g in groups if (g, "count") in t.columns}, index=t.index)
@@ -70,13 +72,13 @@ def show_table(table: pd.DataFrame, digits: int = 3, count_name: str = "seeds") 
     out = pd.DataFrame(index=t.index)
     for g in groups:
         if (g, "mean") not in t.columns:
-            out[g] = [_fmt(v, digits) for v in t[g].iloc[:, 0]]
+            out[g] = [_fmt(v, places(g)) for v in t[g].iloc[:, 0]]
             continue
         mean, std = t[(g, "mean")], t.get((g, "std"), nan)
         n = counts[g] if g in counts else nan
         cells = []
         for i in t.index:
-            cell = _pm(mean[i], std[i] if not (n[i] < 2) else np.nan, digits)
+            cell = _pm(mean[i], std[i] if not (n[i] < 2) else np.nan, places(g))
             if cell and not np.isnan(n[i]) and n[i] < most[i]:
                 cell += f" ({int(n[i])} {count_name[:-1] if n[i] == 1 and count_name.endswith('s') else count_name})"
             cells.append(cell)
