@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["check_embeddings", "pair_scores", "binding_accuracy"]
+__all__ = ["check_embeddings", "pair_scores", "binding_accuracy", "report_rows"]
 
 
 def check_embeddings(name: str, x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
@@ -44,3 +44,9 @@ def binding_accuracy(image: torch.Tensor, positive: torch.Tensor, negative: torc
     diff = sp - sn
     hits = (diff > tie_tol).float() + 0.5 * (diff.abs() <= tie_tol).float()
     return float(hits.mean())
+
+
+def report_rows(result: dict | list[dict]) -> list[dict]:
+    """A report's result as rows: a dict is one row, a list of dicts stays as it is (the reports of
+    the analyses return one or the other)."""
+    return list(result) if isinstance(result, list) else [result]

@@ -10,7 +10,7 @@ import torch
 
 from ..analysis.geometry import modality_gap, pair_embeddings, probe_weight_agreement, swap_geometry
 from ..embed.protocol import EmbeddingModel
-from ..metrics import binding_accuracy
+from ..metrics import binding_accuracy, report_rows
 from .aligned import AlignedModel
 from .estimator import LinearAlignment, fit_alignment, triplet
 
@@ -79,12 +79,11 @@ def alignment_report(model: EmbeddingModel, data, *, lr: float = 0.01, epochs: i
     """Chapter 6 on one model: binding on ``data``'s test split before the map, with a LABCLIP
     (HNB) map and an SB map fitted on its train split (validation recorded), and, with
     ``released``, with one of the authors' released maps (same embedding size)."""
-    emb = {part: pair_embeddings(model, data, part) for part in ("train", "val", "test")}
-    test = triplet(emb["test"])
-    out = {METHODS[0]: binding_accuracy(*test)}
-    for loss, method in (("hnb", METHODS[1]), ("sb", METHODS[2])):
-        out[method] = fit_alignment(emb, loss, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed).score(*test)
+    emb = {(model.name, seed): {part: pair_embeddings(model, data, part) for part in ("train", "val", "test")}}
+    maps = fit_maps(emb, ("hnb", "sb"), lr=lr, epochs=epochs, batch_size=batch_size)
+    out = {row["method"]: row["binding"] for row in binding_by_method(emb, maps)}
     if released:
+        test = triplet(emb[model.name, seed]["test"])
         out["authors' released map"] = LinearAlignment.load(released, dim=model.dim).score(*test)
     return out
 
@@ -126,7 +125,6 @@ def before_after_report(models: dict, maps: dict, report: Callable, loss: str = 
     rows = []
     for (name, seed), model in models.items():
         for method, variant in before_after(model, maps[name, seed, loss]).items():
-            out = report(variant, seed=seed, **kwargs)
             rows += [{"organism": name, "seed": seed, "method": method, **r}
-                     for r in (out if isinstance(out, list) else [out])]
+                     for r in report_rows(report(variant, seed=seed, **kwargs))]
     return rows

@@ -157,9 +157,8 @@ def geometry_report(model: EmbeddingModel, data, seed: int = 0) -> dict[str, flo
     accuracy and binding with the gap removed (means fitted on the train split)."""
     tr, te = pair_embeddings(model, data, "train"), pair_embeddings(model, data, "test")
     geo = swap_geometry(te["image"], te["caption"], te["swap"])
-    cos = probe_weight_cosines(*modality_probes(model, data, seed=seed).values())
     return {"cos(caption, swap)": float(geo["cos(caption, swap)"].mean()), "margin": float(geo["margin"].mean()),
-            "probe-weight cosine": float(np.mean([r["cosine"] for r in cos])),
+            "probe-weight cosine": probe_weight_agreement(model, data, seed=seed),
             **modality_gap(te["image"], te["caption"]),
             "binding": binding_accuracy(te["image"], te["caption"], te["swap"]),
             "binding without gap": binding_without_gap(tr["image"], tr["caption"], te["image"], te["caption"],

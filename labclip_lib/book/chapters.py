@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..analysis.profiles import binding_profile
 from ..embed.protocol import EmbeddingModel
+from ..metrics import report_rows
 from ..models import load_model
 from ..organisms import OrganismData, OrganismModel, build_data, get_organism, organism_config
 from ..runtime import get_device
@@ -63,7 +64,7 @@ def report_by_model(models: dict[tuple[str, int], EmbeddingModel], report: Calla
     for (name, seed), model in models.items():
         args = (data[seed],) if data is not None else ()
         out = report(model, *args, **({"seed": seed} if pass_seed else {}), **kwargs)
-        rows += [{"organism": name, "seed": seed, **r} for r in (out if isinstance(out, list) else [out])]
+        rows += [{"organism": name, "seed": seed, **r} for r in report_rows(out)]
     return pd.DataFrame(rows)
 
 
