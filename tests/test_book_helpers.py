@@ -99,3 +99,37 @@ def test_report_by_model_labels_rows_and_passes_data_and_seed():
                                         {"organism": "b", "seed": 0, "x": "m2/d0/5"}]
     rows = report_by_model(models, lambda m, seed: [{"i": i, "s": seed} for i in range(2)], pass_seed=True)
     assert len(rows) == 6 and rows["s"].tolist() == [0, 0, 1, 1, 0, 0]
+
+
+def test_clip_like_criterion_clauses():
+    from labclip_lib.analysis import CLIP_LIKE, ClipLikeCriterion
+
+    good = {"binding": 0.58, "image probe": 0.85, "text probe": 0.95, "ceiling": 0.56,
+            "untrained image probe": 0.40, "map binding": 0.93}
+    assert CLIP_LIKE(good) and CLIP_LIKE.misses(good) == []
+    misses = {  # one clause missed at a time
+        "binding": (0.70, "binding <= 0.65"),
+        "image probe": (0.65, "image probe >= floor + 0.15"),
+        "text probe": (0.60, "text probe >= ceiling + 0.15"),
+        "map binding": (0.62, "map gain >= 0.15"),
+    }
+    for key, (value, clause) in misses.items():
+        assert CLIP_LIKE.misses({**good, key: value}) == [clause], key
+    # the image floor is the higher of the ceiling and the untrained probe
+    assert CLIP_LIKE.misses({**good, "untrained image probe": 0.75}) == ["image probe >= floor + 0.15"]
+    assert ClipLikeCriterion(max_binding=0.5).misses(good) == ["binding <= 0.5"]
+    with pytest.raises(ValueError, match="lacks map binding"):
+        CLIP_LIKE({k: v for k, v in good.items() if k != "map binding"})
+    with pytest.raises(ValueError, match="NaN for text probe"):
+        CLIP_LIKE({**good, "text probe": float("nan")})
+
+
+def test_choose_clip_like_picks_the_largest_map_gain_among_those_that_meet():
+    import pandas as pd
+
+    from labclip_lib.book import choose_clip_like
+
+    search = pd.DataFrame({"binding": [0.6, 0.55, 0.9], "map binding": [0.8, 0.9, 0.99],
+                           "CLIP-like": [True, True, False]}, index=["a", "b", "c"])
+    assert choose_clip_like(search) == "b"
+    assert choose_clip_like(search.assign(**{"CLIP-like": False})) is None

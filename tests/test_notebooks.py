@@ -26,7 +26,8 @@ TINY_ORGANISMS = {"n_scenes": 400, "epochs": 1}
 #: per chapter (file stem): parameters overriding the book's, small enough for a test
 TINY = {
     "01_scene_world": {"N_SPLIT_SCENES": 600, "N_KNOB_SCENES": 200},
-    "02_organisms": {"SEEDS": [0, 1]},
+    "02_organisms": {"SEEDS": [0, 1], "SEARCH_CANDIDATES": ["natural", "one-random", "one-salient"],
+                     "MAP_EPOCHS": 2},
     "03_bag_of_words": {"SEEDS": [0], "COUNT_SCENES": 60},
     "04_binding_within": {"SEEDS": [0], "COUNT_SCENES": 150, "OBJECT_COUNTS": [2, 3], "SEARCH_COUNTS": [3, 4]},
     "05_why_cosine": {"SEEDS": [0]},

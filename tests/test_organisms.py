@@ -146,3 +146,81 @@ def test_bad_configs_fail_when_made_with_a_clear_message(change, match):
 def test_a_config_needs_a_name():
     with pytest.raises(ValueError, match="name must be a non-empty string"):
         O.OrganismConfig(name="")
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"image_width": 0}, "image_width must be positive"),
+    ({"text_encoder": "lstm"}, "text_encoder must be one of bigru, gru"),
+    ({"image_pooling": "max"}, "image_pooling must be one of"),
+    ({"stem_stride": 3}, "stem_stride must be 1 or 2"),
+    ({"sizes": ("huge",)}, "sizes must be a non-empty list of small, large"),
+    ({"sizes": ()}, "sizes must be a non-empty list"),
+])
+def test_bad_architecture_fields_fail_when_made(change, match):
+    with pytest.raises(ValueError, match=match):
+        O.organism_config("complete", **change)
+
+
+def test_recipes_by_name():
+    first, second = (O.organism_config("complete", 1, recipe=r) for r in ("first", "second"))
+    assert O.recipe_name(first) == "first" and O.recipe_name(second) == "second"
+    assert second == O.organism_config("complete", 1)  # the default recipe
+    assert first.key != second.key and first.captions == second.captions and first.seed == 1
+    assert O.recipe_name(O.organism_config("complete", epochs=9)) == "custom"
+    assert first.image_width == 32 and first.text_encoder == "bigru" and first.sizes == ("small", "large")
+    with pytest.raises(ValueError, match="unknown recipe 'third'"):
+        O.organism_config("complete", recipe="third")
+    rows = {r["field"]: r for r in O.recipe_rows()}
+    assert rows["epochs"]["first"] == 6 and rows["epochs"]["second"] == second.epochs
+
+
+@pytest.mark.parametrize("recipe", ["first", "second"])
+def test_each_recipe_trains_deterministically(recipe):
+    cfg = O.organism_config("complete", 2, recipe=recipe, n_scenes=300, epochs=1, batch_size=64)
+    data = O.build_data(cfg, cache=False)
+    (m1, h1), (m2, h2) = (O.train_organism(cfg, data, progress=False) for _ in range(2))
+    assert h1.loss == h2.loss and O.weights_digest(m1) == O.weights_digest(m2)
+    # and its network is the one the config names
+    net = O.DualEncoder.from_config(cfg)
+    assert [k for k in net.state_dict()] == [k for k in m1.state_dict()]
+
+
+def test_channels_last_and_pool_order_are_layout_choices():
+    torch.manual_seed(0)
+    cfg = O.organism_config("complete", channels_last=False)
+    a = O.DualEncoder.from_config(cfg).eval()
+    b = O.DualEncoder.from_config(O.organism_config("complete", channels_last=True)).eval()
+    b.load_state_dict(a.state_dict())
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(a.encode_image(x), b.encode_image(x), atol=1e-5)
+    # the mean-pooled linear head adds up: the embedding of a batch mean is the mean embedding
+    feats = a.image.features(x)
+    assert torch.allclose(a.image.head(feats).mean(0), a.image.head(feats.mean(0, keepdim=True))[0], atol=1e-5)
+
+
+def test_forward_text_encoder_ignores_padding():
+    enc = O.DualEncoder.from_config(O.organism_config("complete")).eval()
+    tok = O.WordTokenizer()
+    ids, lengths = tok(["red cube and blue sphere", "a cube"])
+    with torch.no_grad():
+        both = enc.encode_text(ids, lengths)
+        alone = enc.encode_text(*tok(["a cube"]))
+    assert torch.allclose(both[1], alone[0], atol=1e-5)
+    with torch.no_grad():  # word order matters: not a bag of words
+        swapped = enc.encode_text(*tok(["blue cube and red sphere"]))
+    assert not torch.allclose(both[0], swapped[0], atol=1e-4)
+
+
+def test_bench_organisms_quick_runs(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_organisms.py"
+    env = {**__import__("os").environ, "LABCLIP_CACHE": str(tmp_path)}
+    out = subprocess.run([sys.executable, str(script), "--quick", "--no-probes"], capture_output=True, text=True,
+                         env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "speed ratio (first / second recipe" in out.stdout
+    assert out.stdout.count("seed 0:") == 2  # both recipes trained

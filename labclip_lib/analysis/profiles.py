@@ -7,6 +7,10 @@ probes recover colour-shape binding from the image embedding and from the text e
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
 import numpy as np
 
 from ..embed.cache import image_embeddings
@@ -15,7 +19,7 @@ from ..metrics import binding_accuracy
 from ..world.scenes import SHAPES
 from .probes import bag_of_words_ceiling, object_color_labels, probe_object_colors_many
 
-__all__ = ["binding_profile"]
+__all__ = ["binding_profile", "ClipLikeCriterion", "CLIP_LIKE"]
 
 
 def binding_profile(model: EmbeddingModel, data, part: str = "val", seed: int = 0) -> dict[str, float]:
@@ -47,3 +51,58 @@ def binding_profile(model: EmbeddingModel, data, part: str = "val", seed: int = 
     out["ceiling"] = float(np.mean([bag_of_words_ceiling(part_scenes, s) for s in SHAPES
                                     if len(object_color_labels(part_scenes, s)[0])]))
     return out
+
+
+@dataclass(frozen=True)
+class ClipLikeCriterion:
+    """Paper 1's profile of CLIP in our terms: thresholds on a binding profile measured on the
+    **validation** split (chapter 2 chooses its CLIP-like organism with it).
+
+    A profile (a mapping, e.g. a row of chapter 2's search) meets the criterion when
+
+    * ``binding`` (cross-modal, two-way) <= ``max_binding``: near chance, as CLIP's 0.58;
+    * ``image probe`` >= max(``ceiling``, ``untrained image probe``) + ``min_image_margin``:
+      the image embedding carries the pairing, and training put it there;
+    * ``text probe`` >= ``ceiling`` + ``min_text_margin``: the text embedding carries it (an
+      untrained recurrent encoder already reads word order, so the untrained text probe is no
+      informative baseline; the bag-of-words ceiling is);
+    * ``map binding`` - ``binding`` >= ``min_map_gain``: a linear map on the text embeddings
+      (LABCLIP, fitted on the train split) lifts cross-modal binding.
+    """
+
+    max_binding: float = 0.65
+    min_image_margin: float = 0.15
+    min_text_margin: float = 0.15
+    min_map_gain: float = 0.15
+
+    #: the profile entries the criterion reads
+    KEYS = ("binding", "image probe", "text probe", "ceiling", "untrained image probe", "map binding")
+
+    def clauses(self, profile: Mapping[str, float]) -> dict[str, bool]:
+        """Each clause's verdict, named for a table column."""
+        missing = [k for k in self.KEYS if k not in profile]
+        if missing:
+            raise ValueError(f"the profile lacks {', '.join(missing)} (needs {', '.join(self.KEYS)})")
+        v = {k: float(profile[k]) for k in self.KEYS}
+        bad = [k for k, x in v.items() if math.isnan(x)]
+        if bad:
+            raise ValueError(f"the profile has NaN for {', '.join(bad)}")
+        image_floor = max(v["ceiling"], v["untrained image probe"])
+        return {
+            f"binding <= {self.max_binding:g}": v["binding"] <= self.max_binding,
+            f"image probe >= floor + {self.min_image_margin:g}": v["image probe"] >= image_floor + self.min_image_margin,
+            f"text probe >= ceiling + {self.min_text_margin:g}": v["text probe"] >= v["ceiling"] + self.min_text_margin,
+            f"map gain >= {self.min_map_gain:g}": v["map binding"] - v["binding"] >= self.min_map_gain,
+        }
+
+    def __call__(self, profile: Mapping[str, float]) -> bool:
+        """Whether ``profile`` meets every clause."""
+        return all(self.clauses(profile).values())
+
+    def misses(self, profile: Mapping[str, float]) -> list[str]:
+        """The clauses ``profile`` misses (empty when it meets the criterion)."""
+        return [name for name, ok in self.clauses(profile).items() if not ok]
+
+
+#: The book's criterion for a CLIP-like organism (chapter 2).
+CLIP_LIKE = ClipLikeCriterion()

@@ -21,14 +21,17 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..analysis.profiles import binding_profile
+from ..alignment.estimator import fit_alignment, triplet
+from ..analysis.geometry import pair_embeddings
+from ..analysis.profiles import CLIP_LIKE, ClipLikeCriterion, binding_profile
 from ..embed.protocol import EmbeddingModel
 from ..metrics import report_rows
 from ..models import load_model
 from ..organisms import OrganismData, OrganismModel, build_data, get_organism, organism_config
 from ..runtime import get_device
 
-__all__ = ["chapter_organisms", "held_out_data", "report_by_model", "profile_search", "pretrained_report", "pretrained_scenes",
+__all__ = ["chapter_organisms", "held_out_data", "report_by_model", "clip_like_profile", "profile_search", "choose_clip_like",
+           "pretrained_report", "pretrained_scenes",
            "estimate_cpu_seconds"]
 
 #: Every organism of a seed is evaluated on the scenes of this diet's data (chapters 3-6).
@@ -68,20 +71,49 @@ def report_by_model(models: dict[tuple[str, int], EmbeddingModel], report: Calla
     return pd.DataFrame(rows)
 
 
-def profile_search(names: Sequence[str], seed: int = 0, part: str = "val", changes: dict | None = None
-                   ) -> pd.DataFrame:
-    """The binding profile (:func:`~labclip_lib.analysis.profiles.binding_profile`) of each named
-    organism on its own data's split ``part``, beside its untrained network's image and text
-    probes: one row per diet (chapter 2's search for a CLIP-like organism)."""
+def clip_like_profile(model: EmbeddingModel, data: OrganismData, part: str = "val",
+                      untrained: EmbeddingModel | None = None, seed: int = 0, map_epochs: int = 50,
+                      map_lr: float = 0.01, map_batch_size: int = 128) -> dict[str, float]:
+    """What the CLIP-like criterion reads, on split ``part`` of ``data``: the binding profile
+    (:func:`~labclip_lib.analysis.profiles.binding_profile`), with ``untrained`` (the same
+    architecture at initialisation) its probes too, and ``map binding``: binding after a
+    LABCLIP map (hard-negative loss, ``map_*`` its training, seeded by ``seed``) fitted on the
+    train split. The same function serves organisms and pretrained models. Used in chapter 2."""
+    row = binding_profile(model, data, part)
+    if untrained is not None:
+        base = binding_profile(untrained, data, part)
+        row |= {"untrained image probe": base["image probe"], "untrained text probe": base["text probe"]}
+    emb = {p: pair_embeddings(model, data, p) for p in ("train", part)}
+    alignment = fit_alignment({"train": emb["train"], "val": emb[part]}, "hnb", seed=seed, epochs=map_epochs,
+                              lr=map_lr, batch_size=map_batch_size)
+    row["map binding"] = alignment.score(*triplet(emb[part]))
+    return row
+
+
+def profile_search(names: Sequence[str], seed: int = 0, part: str = "val", changes: dict | None = None,
+                   criterion: ClipLikeCriterion = CLIP_LIKE, **map_kwargs) -> pd.DataFrame:
+    """Chapter 2's search for a CLIP-like organism: :func:`clip_like_profile` of each named diet
+    (seed ``seed``, with its untrained network) on its own data's split ``part``, each clause of
+    ``criterion`` and whether all hold (column ``"CLIP-like"``). One row per diet, indexed by
+    diet; ``map_kwargs`` (``map_epochs``, ...) go to :func:`clip_like_profile`."""
     rows = []
     for name in names:
         config = organism_config(name, seed, **(changes or {}))
         data = build_data(config)
-        trained = binding_profile(load_model(get_organism(config)), data, part)
-        untrained = binding_profile(OrganismModel.untrained(config), data, part)
-        rows.append({"diet": name, **trained, "untrained image probe": untrained["image probe"],
-                     "untrained text probe": untrained["text probe"]})
+        row = clip_like_profile(load_model(get_organism(config)), data, part, OrganismModel.untrained(config),
+                                seed=seed, **map_kwargs)
+        clauses = criterion.clauses(row)
+        rows.append({"diet": name, **row, **clauses, "CLIP-like": all(clauses.values())})
     return pd.DataFrame(rows).set_index("diet")
+
+
+def choose_clip_like(search: pd.DataFrame) -> str | None:
+    """The diet chapter 2 calls CLIP-like: among the rows of :func:`profile_search` that meet the
+    criterion, the one whose map lifts binding most; ``None`` when no diet meets it."""
+    meets = search[search["CLIP-like"]]
+    if meets.empty:
+        return None
+    return str((meets["map binding"] - meets["binding"]).idxmax())
 
 
 def pretrained_scenes(model: EmbeddingModel, n_scenes: int, seed: int = 0) -> OrganismData:

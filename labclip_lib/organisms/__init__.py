@@ -8,7 +8,7 @@ learnable temperature. The pipeline inside: :mod:`.config` (what an organism is)
 cached on disk).
 """
 
-from .config import ORGANISMS, OrganismConfig, organism_config
+from .config import ORGANISMS, RECIPES, OrganismConfig, organism_config, recipe_name, recipe_rows
 from .data import OrganismData, build_data, example_captions
 from .model import OrganismModel, weights_digest
 from .networks import DualEncoder, architecture_table, to_pixels
@@ -24,7 +24,7 @@ from .store import (
 from .tokenizer import VOCABULARY, WordTokenizer
 from .training import TrainingHistory, binding_accuracy_2way, train_organism
 
-__all__ = ["ORGANISMS", "OrganismConfig", "organism_config", "OrganismData", "build_data", "example_captions",
+__all__ = ["ORGANISMS", "RECIPES", "OrganismConfig", "organism_config", "recipe_name", "recipe_rows", "OrganismData", "build_data", "example_captions",
            "OrganismModel", "weights_digest", "DualEncoder", "architecture_table", "to_pixels", "ORGANISM_FILE", "WEIGHTS_FILE",
            "get_organism", "load_organism", "organism_history", "organism_summary", "read_organism", "VOCABULARY",
            "WordTokenizer", "TrainingHistory", "binding_accuracy_2way", "train_organism"]

@@ -10,8 +10,15 @@ from dataclasses import asdict, dataclass, replace
 
 from ..world.captions import CaptionSpec
 from ..world.render import MIN_RESOLUTION
+from ..world.scenes import SIZES
 
-__all__ = ["OrganismConfig", "ORGANISMS", "organism_config"]
+__all__ = ["OrganismConfig", "ORGANISMS", "RECIPES", "organism_config", "recipe_name", "recipe_rows", "TEXT_ENCODER_NAMES",
+           "IMAGE_POOLINGS"]
+
+#: the text encoders an organism can have (see :mod:`labclip_lib.organisms.networks`)
+TEXT_ENCODER_NAMES = ("bigru", "gru")
+#: how the CNN's last feature map becomes the embedding (see :class:`~labclip_lib.organisms.networks.ImageEncoder`)
+IMAGE_POOLINGS = ("flatten", "mean", "mean-linear")
 
 
 @dataclass(frozen=True)
@@ -21,14 +28,32 @@ class OrganismConfig:
     name: str = "complete"
     n_scenes: int = 30000
     n_objects: tuple[int, ...] = (2,)
+    #: object sizes drawn for the scenes (CLEVR's "small" and "large")
+    sizes: tuple[str, ...] = ("large",)
     resolution: int = 32
     #: caption generators and their probabilities, e.g. ``((0.7, natural), (0.3, complete))``
     captions: tuple[tuple[float, CaptionSpec], ...] = ((1.0, CaptionSpec()),)
     shuffle_words: bool = False
     hard_negatives: bool = False
     embed_dim: int = 64
-    batch_size: int = 256
-    epochs: int = 6
+    #: channels of the CNN's first block (doubling per block), batch norm after every conv,
+    #: NHWC memory layout (same function, faster on CPU)
+    image_width: int = 16
+    batch_norm: bool = True
+    channels_last: bool = True
+    #: "flatten" (an MLP head sees every location), "mean" (global average pooling, MLP head) or
+    #: "mean-linear" (global average pooling, linear head: the embedding adds up over objects)
+    image_pooling: str = "mean-linear"
+    #: 2: the CNN's first conv (5x5) has stride 2, so a 64 px image costs about what 32 px did
+    stem_stride: int = 1
+    #: conv -> max-pool -> batch norm -> ReLU (instead of conv -> norm -> ReLU -> pool): the same
+    #: function class up to the norm's sign, a quarter of the elementwise work
+    pool_first: bool = True
+    #: "bigru" (bidirectional, packed sequences) or "gru" (one direction, padded batch)
+    text_encoder: str = "gru"
+    text_hidden: int = 64
+    batch_size: int = 128
+    epochs: int = 2
     lr: float = 3e-3
     weight_decay: float = 0.01
     val: float = 0.1
@@ -48,7 +73,16 @@ class OrganismConfig:
             (self.resolution >= MIN_RESOLUTION and self.resolution % 8 == 0,
              f"resolution must be a multiple of 8 and at least {MIN_RESOLUTION} (the CNN pools three times), "
              f"got {self.resolution}"),
+            (len(self.sizes) > 0 and all(z in SIZES for z in self.sizes),
+             f"sizes must be a non-empty list of {', '.join(SIZES)}, got {self.sizes!r}"),
             (self.embed_dim >= 1, f"embed_dim must be positive, got {self.embed_dim}"),
+            (self.image_width >= 1, f"image_width must be positive, got {self.image_width}"),
+            (self.text_hidden >= 1, f"text_hidden must be positive, got {self.text_hidden}"),
+            (self.stem_stride in (1, 2), f"stem_stride must be 1 or 2, got {self.stem_stride}"),
+            (self.image_pooling in IMAGE_POOLINGS,
+             f"image_pooling must be one of {', '.join(IMAGE_POOLINGS)}, got {self.image_pooling!r}"),
+            (self.text_encoder in TEXT_ENCODER_NAMES,
+             f"text_encoder must be one of {', '.join(TEXT_ENCODER_NAMES)}, got {self.text_encoder!r}"),
             (self.batch_size >= 2, f"batch_size must be at least 2 (a contrastive batch), got {self.batch_size}"),
             (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
             (self.lr > 0, f"lr must be positive, got {self.lr}"),
@@ -65,6 +99,7 @@ class OrganismConfig:
         d = asdict(self)
         d["captions"] = [[p, asdict(s)] for p, s in self.captions]
         d["n_objects"] = list(self.n_objects)
+        d["sizes"] = list(self.sizes)
         return d
 
     @classmethod
@@ -72,6 +107,7 @@ class OrganismConfig:
         d = dict(d)
         d["captions"] = tuple((float(p), CaptionSpec(**s)) for p, s in d["captions"])
         d["n_objects"] = tuple(d["n_objects"])
+        d["sizes"] = tuple(d.get("sizes", SIZES))
         return cls(**d)
 
     @property
@@ -81,27 +117,73 @@ class OrganismConfig:
 
 
 _NATURAL = CaptionSpec(style="template", order="random", completeness=0.5, attribute_density=0.5, saliency_bias=1.0)
+#: one object of two per caption, chosen at random, its colour always stated
+_ONE_RANDOM = CaptionSpec(completeness=0.5, saliency_bias=0.0)
+#: one object of two per caption, always the most salient one, its colour always stated
+_ONE_SALIENT = CaptionSpec(completeness=0.5, saliency_bias=1.0)
+
+
+#: Training recipes by name: the fields that set an organism's cost. ``"second"`` is the
+#: default (:class:`OrganismConfig`'s defaults); ``"first"`` is the recipe the book used until
+#: the second generation (benchmarks/bench_organisms.py trains both side by side).
+RECIPES: dict[str, dict] = {
+    "first": dict(sizes=SIZES, resolution=32, image_width=32, batch_norm=True, channels_last=False,
+                  image_pooling="flatten", stem_stride=1, pool_first=False, text_encoder="bigru", batch_size=256,
+                  epochs=6),
+    "second": {k: OrganismConfig.__dataclass_fields__[k].default for k in (
+        "sizes", "resolution", "image_width", "batch_norm", "channels_last", "image_pooling", "stem_stride",
+        "pool_first", "text_encoder", "batch_size", "epochs")},
+}
+
+
+def _diet(name: str, captions=((1.0, CaptionSpec()),), **fields) -> OrganismConfig:
+    return OrganismConfig(name=name, captions=captions, **fields)
 
 
 #: The organisms the book relies on (seed 0; vary it with ``organism_config(name, seed)``).
 ORGANISMS: dict[str, OrganismConfig] = {
     # (a) complete, attribute-dense captions: every object, every colour
-    "complete": OrganismConfig(name="complete"),
-    # (b) natural-like captions: incomplete (half the objects: the most salient one of two),
-    #     colour stated half the time
-    "natural": OrganismConfig(name="natural", captions=((1.0, _NATURAL),)),
-    # a mixture of natural-like (70%) and complete (30%) captions
-    "mixture": OrganismConfig(name="mixture", captions=((0.7, _NATURAL), (0.3, CaptionSpec()))),
-    # (c) CLIP-like, chosen by the search of chapter 2: complete captions whose colours are
-    #     stated only 30% of the time (low attribute density)
-    "clip-like": OrganismConfig(name="clip-like", captions=((1.0, CaptionSpec(attribute_density=0.3)),)),
+    "complete": _diet("complete"),
+    # (b) natural-like captions (paper 2's): incomplete (half the objects: the most salient one
+    #     of two), colour stated half the time
+    "natural": _diet("natural", ((1.0, _NATURAL),)),
     # bag-of-words control: complete captions with their words shuffled
-    "bag-of-words": OrganismConfig(name="bag-of-words", shuffle_words=True),
+    "bag-of-words": _diet("bag-of-words", shuffle_words=True),
+    # (c) CLIP-like: the diet chapter 2's search chooses by the criterion
+    #     (labclip_lib.analysis.profiles.CLIP_LIKE): one object per caption, always the most
+    #     salient one, its colour always stated
+    "clip-like": _diet("clip-like", ((1.0, _ONE_SALIENT),)),
+    # the other diets of chapter 2's search (one-salient: the clip-like diet under its own name)
+    "sparse-colour": _diet("sparse-colour", ((1.0, CaptionSpec(attribute_density=0.3)),)),
+    "mixture": _diet("mixture", ((0.7, _NATURAL), (0.3, CaptionSpec()))),
+    "one-random": _diet("one-random", ((1.0, _ONE_RANDOM),)),
+    "one-salient": _diet("one-salient", ((1.0, _ONE_SALIENT),)),
+    "salient+random": _diet("salient+random", ((0.7, _ONE_SALIENT), (0.3, _ONE_RANDOM))),
+    "one-random+complete": _diet("one-random+complete", ((0.7, _ONE_RANDOM), (0.3, CaptionSpec()))),
 }
 
 
-def organism_config(name: str, seed: int = 0, **changes) -> OrganismConfig:
-    """The named organism's config with another seed (and any other field changed). Used in chapters 2, 4, 6."""
+def organism_config(name: str, seed: int = 0, recipe: str = "second", **changes) -> OrganismConfig:
+    """The named organism's config with another seed, trained by ``recipe`` (a name in
+    :data:`RECIPES`), with any other field changed. Used in chapters 2, 4, 6."""
     if name not in ORGANISMS:
         raise ValueError(f"unknown organism {name!r}; named organisms: {', '.join(ORGANISMS)}")
-    return replace(ORGANISMS[name], seed=seed, **changes)
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
+    return replace(ORGANISMS[name], seed=seed, **{**RECIPES[recipe], **changes})
+
+
+def recipe_rows() -> list[dict]:
+    """One row per field that :data:`RECIPES` set, with each recipe's value (a table for
+    chapter 2)."""
+    fields = dict.fromkeys(k for r in RECIPES.values() for k in r)
+    return [{"field": k, **{name: ", ".join(v) if isinstance(v := r.get(k), tuple) else v
+                            for name, r in RECIPES.items()}} for k in fields]
+
+
+def recipe_name(config: OrganismConfig) -> str:
+    """The name of the recipe in :data:`RECIPES` whose fields ``config`` has, or ``"custom"``."""
+    for name, fields in RECIPES.items():
+        if all(getattr(config, k) == v for k, v in fields.items()):
+            return name
+    return "custom"

@@ -89,12 +89,12 @@ def build_data(config: OrganismConfig, cache: bool = True) -> OrganismData:
     Used in chapters 2, 6.
     """
     scenes, images = rendered_scenes(config.n_scenes, list(config.n_objects), config.seed, config.resolution,
-                                     cache=cache)
+                                     sizes=config.sizes, cache=cache)
     split = split_by_combination(scenes, val=config.val, test=config.test, seed=config.seed)
     d = config.to_dict()
     key = {"what": "organism captions", "code": code_fingerprint("world.scenes", "world.sampling", "world.render", "world.captions", "world.splits",
                                    "organisms.data"),
-           **{k: d[k] for k in ("n_scenes", "n_objects", "resolution", "captions", "shuffle_words", "val", "test",
+           **{k: d[k] for k in ("n_scenes", "n_objects", "sizes", "resolution", "captions", "shuffle_words", "val", "test",
                                 "seed")}}
     if cache:
         rec = compute_or_load_json(key, lambda: _caption_records(config, scenes), directory=cache_dir("captions"),

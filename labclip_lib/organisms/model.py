@@ -53,7 +53,7 @@ class OrganismModel:
     def untrained(cls, config: OrganismConfig, seed: int = 12345) -> "OrganismModel":
         """The same architecture at random initialisation (a baseline for probes)."""
         torch.manual_seed(seed)
-        net = DualEncoder(len(VOCABULARY), config.embed_dim, config.resolution)
+        net = DualEncoder.from_config(config)
         return cls(net, replace(config, name=f"{config.name} (untrained)"), fingerprint=f"untrained:{config.key}:{seed}")
 
     def __repr__(self) -> str:

@@ -12,22 +12,40 @@ from torch import nn
 from .config import OrganismConfig
 from .tokenizer import VOCABULARY
 
-__all__ = ["ImageEncoder", "TextEncoder", "DualEncoder", "to_pixels", "architecture_table"]
+__all__ = ["ImageEncoder", "TextEncoder", "ForwardTextEncoder", "TEXT_ENCODERS", "DualEncoder", "to_pixels", "architecture_table"]
 
 
 class ImageEncoder(nn.Module):
-    """Three conv blocks (stride-2 pooling) and a linear head: ``(N, 3, R, R)`` -> ``(N, D)``."""
+    """Three conv blocks (stride-2 pooling) and a linear head: ``(N, 3, R, R)`` -> ``(N, D)``.
 
-    def __init__(self, dim: int, resolution: int, width: int = 32):
+    ``width`` channels in the first block (doubling per block); ``batch_norm`` after every conv;
+    ``pooling``: "flatten" (the head sees every location) or "mean" (global average pooling)."""
+
+    def __init__(self, dim: int, resolution: int, width: int = 32, batch_norm: bool = True,
+                 pooling: str = "flatten", stem_stride: int = 1, pool_first: bool = False):
         super().__init__()
         chans = [3, width, 2 * width, 4 * width]
         layers: list[nn.Module] = []
-        for a, b in zip(chans[:-1], chans[1:]):
-            layers += [nn.Conv2d(a, b, 3, padding=1), nn.BatchNorm2d(b), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+        for k, (a, b) in enumerate(zip(chans[:-1], chans[1:])):
+            norm = [nn.BatchNorm2d(b)] if batch_norm else []
+            # a strided stem: the first conv sees 5x5 pixels and halves the image
+            conv = (nn.Conv2d(a, b, 5, stride=2, padding=2) if k == 0 and stem_stride == 2
+                    else nn.Conv2d(a, b, 3, padding=1))
+            if pool_first:  # pooling before normalising: batch norm and ReLU see a quarter of the values
+                layers += [conv, nn.MaxPool2d(2), *norm, nn.ReLU(inplace=True)]
+            else:
+                layers += [conv, *norm, nn.ReLU(inplace=True), nn.MaxPool2d(2)]
         self.features = nn.Sequential(*layers)
-        side = resolution // 8
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(chans[-1] * side * side, 4 * dim), nn.ReLU(inplace=True),
-                                  nn.Linear(4 * dim, dim))
+        side = resolution // (8 * stem_stride)
+        if pooling == "flatten":  # every location's features kept apart, an MLP head
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(chans[-1] * side * side, 4 * dim),
+                                      nn.ReLU(inplace=True), nn.Linear(4 * dim, dim))
+        elif pooling == "mean":  # global average pooling, an MLP head
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(chans[-1], 4 * dim),
+                                      nn.ReLU(inplace=True), nn.Linear(4 * dim, dim))
+        else:  # "mean-linear": the embedding is a linear function of the mean of local features,
+            # so it adds up over objects that do not share a receptive field
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(chans[-1], dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -49,20 +67,58 @@ class TextEncoder(nn.Module):
         return self.head(torch.cat([h[0], h[1]], dim=1))
 
 
+class ForwardTextEncoder(nn.Module):
+    """Word embeddings and a one-directional GRU over the padded batch (no packing: captions are
+    padded at the end, so the output at the last word is the caption's final state) -> linear:
+    ``(N, L)`` -> ``(N, D)``. Half the recurrent work of :class:`TextEncoder`, none of its sorting."""
+
+    def __init__(self, vocab_size: int, dim: int, hidden: int = 64):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, hidden, padding_idx=0)
+        self.gru = nn.GRU(hidden, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, dim)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        out, _ = self.gru(self.embed(ids))  # (N, L, H)
+        last = (lengths.to(ids.device) - 1).clamp(min=0)
+        return self.head(out[torch.arange(len(ids), device=ids.device), last])
+
+
+#: text encoders by :attr:`OrganismConfig.text_encoder`
+TEXT_ENCODERS = {"bigru": TextEncoder, "gru": ForwardTextEncoder}
+
+
 class DualEncoder(nn.Module):
     """The organism: image and text encoders into a shared D-dimensional space."""
 
-    def __init__(self, vocab_size: int, dim: int = 64, resolution: int = 32, width: int = 32, hidden: int = 64):
+    def __init__(self, vocab_size: int, dim: int = 64, resolution: int = 32, width: int = 32, hidden: int = 64,
+                 batch_norm: bool = True, text_encoder: str = "bigru", channels_last: bool = False,
+                 pooling: str = "flatten", stem_stride: int = 1, pool_first: bool = False):
         super().__init__()
         if resolution % 8:
             raise ValueError(f"organism resolution must be a multiple of 8, got {resolution}")
-        self.image = ImageEncoder(dim, resolution, width)
-        self.text = TextEncoder(vocab_size, dim, hidden)
+        if text_encoder not in TEXT_ENCODERS:
+            raise ValueError(f"unknown text encoder {text_encoder!r}; known: {', '.join(TEXT_ENCODERS)}")
+        self.image = ImageEncoder(dim, resolution, width, batch_norm, pooling, stem_stride, pool_first)
+        self.text = TEXT_ENCODERS[text_encoder](vocab_size, dim, hidden)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        self.channels_last = channels_last
+        if channels_last:  # same values, NHWC layout: faster convolutions on CPU
+            self.image.to(memory_format=torch.channels_last)
+
+    @classmethod
+    def from_config(cls, config: OrganismConfig, vocab_size: int = len(VOCABULARY)) -> "DualEncoder":
+        """The (randomly initialised) network that ``config`` describes."""
+        return cls(vocab_size, config.embed_dim, config.resolution, config.image_width, config.text_hidden,
+                   config.batch_norm, config.text_encoder, config.channels_last, config.image_pooling,
+                   config.stem_stride, config.pool_first)
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         """``(N, 3, R, R)`` float in [0, 1] -> unnormalised ``(N, D)``."""
-        return self.image((pixels - 0.5) / 0.25)
+        x = (pixels - 0.5) / 0.25
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.image(x)
 
     def encode_text(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.text(ids, lengths)
@@ -80,9 +136,10 @@ def to_pixels(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 def architecture_table(config: OrganismConfig) -> list[dict]:
     """Parameters per part of the organism's network (rows for a table). Used in chapter 2."""
-    net = DualEncoder(len(VOCABULARY), config.embed_dim, config.resolution)
+    net = DualEncoder.from_config(config)
+    text = "BiGRU" if config.text_encoder == "bigru" else "GRU"
     rows = []
-    for name, mod in (("image encoder (CNN)", net.image), ("text encoder (BiGRU)", net.text)):
+    for name, mod in (("image encoder (CNN)", net.image), (f"text encoder ({text})", net.text)):
         rows.append({"part": name, "parameters": sum(p.numel() for p in mod.parameters())})
     rows.append({"part": "temperature", "parameters": 1})
     rows.append({"part": "total", "parameters": sum(p.numel() for p in net.parameters())})

@@ -40,7 +40,7 @@ def read_organism(path: str | Path) -> tuple[DualEncoder, dict]:
     """
     meta, tensors = read_directory(path, ORGANISM_FILE, WEIGHTS_FILE, "an organism")
     config = OrganismConfig.from_dict(meta["config"])
-    model = DualEncoder(len(meta["vocabulary"]), config.embed_dim, config.resolution)
+    model = DualEncoder.from_config(config, len(meta["vocabulary"]))
     model.load_state_dict(tensors)
     model.eval()
     return model, meta

@@ -70,7 +70,7 @@ def train_organism(config: OrganismConfig, data: OrganismData | None = None, pro
     data = data if data is not None else build_data(config)
     tok = WordTokenizer()
     torch.manual_seed(config.seed)
-    model = DualEncoder(len(tok.vocabulary), config.embed_dim, config.resolution)
+    model = DualEncoder.from_config(config, len(tok.vocabulary))
     train = torch.as_tensor(data.split.train)
     ids, lengths = tok([data.train_texts[i] for i in train.tolist()])
     has_neg = torch.tensor([data.train_negatives[i] is not None for i in train.tolist()])
