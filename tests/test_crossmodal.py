@@ -93,3 +93,18 @@ def test_single_object_report_invariants():
     assert r["colour accuracy"] >= r["single-object accuracy"] and r["shape accuracy"] >= r["single-object accuracy"]
     assert all(0 <= r[k] <= 1 for k in r if k != "scenes")
     assert single_object_report(model, n_scenes=120, seed=0) == r  # seeded
+
+
+def test_fresh_scene_sets_draw_the_sizes_asked_for():
+    from labclip_lib.analysis.conjunctive import conjunctive_data
+    from labclip_lib.analysis.crossmodal import object_count_data
+    from labclip_lib.analysis.unimodal import probe_data
+
+    large = object_count_data(3, 40, 32, seed=1, sizes=("large",))
+    assert {o.size for s in large.scenes for o in s.objects} == {"large"}
+    assert {o.size for s in probe_data(2, 40, 32, seed=1, sizes=("large",)).scenes for o in s.objects} == {"large"}
+    assert {o.size for s in conjunctive_data(4, 40, 32, seed=1, sizes=("large",)).scenes for o in s.objects} == {"large"}
+    # above six objects, small ones only (ten large objects do not fit)
+    assert {o.size for s in conjunctive_data(8, 20, 32, seed=1, sizes=("large",)).scenes for o in s.objects} == {"small"}
+    mixed = object_count_data(3, 40, 32, seed=1)
+    assert {o.size for s in mixed.scenes for o in s.objects} == {"small", "large"}

@@ -50,16 +50,18 @@ class ConjunctiveData:
         return np.array([COLORS.index(c) * len(SHAPES) + SHAPES.index(s) for c, s in self.odd])
 
 
-def conjunctive_data(n_objects: int, n_scenes: int, resolution: int, seed: int = 0) -> ConjunctiveData:
+def conjunctive_data(n_objects: int, n_scenes: int, resolution: int, seed: int = 0,
+                     sizes: Sequence[str] = SIZES) -> ConjunctiveData:
     """``n_scenes`` scenes of ``n_objects`` objects (at least 3): ``n_objects - 1`` distractors of
     two kinds (colour a, shape s) and (colour b, shape t), at least one of each, plus one odd
     object (a, t) or (b, s). Scene ``i`` comes from the seed ``(seed, i)``; the split holds out
-    whole bags of words (:func:`~labclip_lib.world.splits.split_by_combination`)."""
+    whole bags of words (:func:`~labclip_lib.world.splits.split_by_combination`). Object sizes
+    are drawn from ``sizes`` up to :data:`MAX_MIXED_SIZE_OBJECTS` objects, small above."""
     if n_objects < 3:
         raise ValueError(f"conjunctive search needs at least 3 objects (two distractors and the odd one), got {n_objects}")
     if n_scenes < 20:
         raise ValueError(f"need at least 20 scenes to split, got {n_scenes}")
-    sizes = SIZES if n_objects <= MAX_MIXED_SIZE_OBJECTS else ("small",)
+    sizes = tuple(sizes) if n_objects <= MAX_MIXED_SIZE_OBJECTS else ("small",)
     scenes, odd, other = [], [], []
     for i in range(n_scenes):
         gen = np.random.default_rng(np.random.SeedSequence([seed, i]))
@@ -78,7 +80,7 @@ def conjunctive_data(n_objects: int, n_scenes: int, resolution: int, seed: int =
 
 
 def conjunctive_search(model: EmbeddingModel, counts: Sequence[int] = (3, 4, 6, 8, 10), n_scenes: int = 2000,
-                       seed: int = 0) -> list[dict]:
+                       seed: int = 0, sizes: Sequence[str] = SIZES) -> list[dict]:
     """Probe and zero-shot accuracy at finding the odd object, per number of objects.
 
     Returns rows ``{"objects", "probe", "zero-shot", "n test"}``: the probe's 24-way accuracy on
@@ -92,7 +94,7 @@ def conjunctive_search(model: EmbeddingModel, counts: Sequence[int] = (3, 4, 6, 
     rows = []
     for n in counts:
         d = conjunctive_data(n, n_scenes, model.image_size,
-                             seed=int(np.random.SeedSequence([seed, n, 11]).generate_state(1)[0]))
+                             seed=int(np.random.SeedSequence([seed, n, 11]).generate_state(1)[0]), sizes=sizes)
         img = model.encode_images(d.images)
         y = d.labels
         tr, va, te = (d.split[k] for k in ("train", "val", "test"))

@@ -26,7 +26,7 @@ from ..embed.cache import image_embeddings
 from ..embed.protocol import EmbeddingModel
 from ..metrics import binding_accuracy, check_embeddings, pair_scores
 from ..world.captions import CaptionSpec, describe_all, swap_negatives
-from ..world.scenes import COLORS, SHAPES, Scene
+from ..world.scenes import COLORS, SHAPES, SIZES, Scene
 from ..world.scenesets import rendered_scenes
 
 __all__ = [
@@ -188,11 +188,12 @@ class ObjectCountData:
     negatives: list[str]
 
 
-def object_count_data(n_objects: int, n_scenes: int, resolution: int, seed: int = 0) -> ObjectCountData:
-    """``n_scenes`` random scenes with ``n_objects`` objects, rendered at ``resolution``, with their
-    complete template captions and colour-derangement negatives (scenes whose every derangement
-    describes the same scene again are dropped)."""
-    scenes, images = rendered_scenes(n_scenes, n_objects, seed, resolution)
+def object_count_data(n_objects: int, n_scenes: int, resolution: int, seed: int = 0,
+                      sizes: Sequence[str] = SIZES) -> ObjectCountData:
+    """``n_scenes`` random scenes with ``n_objects`` objects (sizes drawn from ``sizes``), rendered
+    at ``resolution``, with their complete template captions and colour-derangement negatives
+    (scenes whose every derangement describes the same scene again are dropped)."""
+    scenes, images = rendered_scenes(n_scenes, n_objects, seed, resolution, sizes=sizes)
     caps = describe_all(scenes, CaptionSpec(), seed=seed)
     negs = swap_negatives(caps, seed=seed, scenes=scenes)
     keep = [i for i, neg in enumerate(negs) if neg is not None]
@@ -204,11 +205,12 @@ def object_count_data(n_objects: int, n_scenes: int, resolution: int, seed: int 
 
 
 def binding_by_object_count(model: EmbeddingModel, counts: Sequence[int] = (2, 3, 4), n_scenes: int = 600, seed: int = 0,
-                            resolution: int | None = None) -> list[dict]:
+                            resolution: int | None = None, sizes: Sequence[str] = SIZES) -> list[dict]:
     """Two-way binding accuracy (true caption vs colour-derangement negative) per object count.
 
-    Scenes are drawn fresh for each count (seeded by ``(seed, count)``) and rendered at the
-    model's ``image_size`` unless ``resolution`` is given. Returns one row per count:
+    Scenes are drawn fresh for each count (seeded by ``(seed, count)``, object sizes from
+    ``sizes``) and rendered at the model's ``image_size`` unless ``resolution`` is given.
+    Returns one row per count:
     ``{"objects", "scenes", "binding"}``.
 
     Used in chapters 3, 6.
@@ -218,17 +220,19 @@ def binding_by_object_count(model: EmbeddingModel, counts: Sequence[int] = (2, 3
     res = resolution or model.image_size
     rows = []
     for n in counts:
-        d = object_count_data(n, n_scenes, res, seed=int(np.random.SeedSequence([seed, n]).generate_state(1)[0]))
+        d = object_count_data(n, n_scenes, res, seed=int(np.random.SeedSequence([seed, n]).generate_state(1)[0]),
+                              sizes=sizes)
         img = model.encode_images(d.images)
         acc = binding_accuracy(img, model.encode_texts(d.captions), model.encode_texts(d.negatives))
         rows.append({"objects": n, "scenes": len(d.scenes), "binding": acc})
     return rows
 
 
-def single_object_report(model: EmbeddingModel, n_scenes: int = 600, seed: int = 0, resolution: int | None = None) -> dict[str, float]:
+def single_object_report(model: EmbeddingModel, n_scenes: int = 600, seed: int = 0, resolution: int | None = None,
+                         sizes: Sequence[str] = SIZES) -> dict[str, float]:
     """Plain one-object queries ("red cube"): does a model still recognise single objects?
 
-    Fresh scenes with one object (seeded), rendered at the model's ``image_size`` unless
+    Fresh scenes with one object (seeded, its size drawn from ``sizes``), rendered at the model's ``image_size`` unless
     ``resolution`` is given, each scored against the 24 captions ``"<colour> <shape>"``.
     Returns the image -> caption top-1 accuracy (colour and shape right; chance 1/24), the
     colour and the shape accuracy of that top caption, and the text -> image R@1 (the top image
@@ -236,7 +240,7 @@ def single_object_report(model: EmbeddingModel, n_scenes: int = 600, seed: int =
 
     Used in chapter 6.
     """
-    scenes, images = rendered_scenes(n_scenes, 1, seed, resolution or model.image_size)
+    scenes, images = rendered_scenes(n_scenes, 1, seed, resolution or model.image_size, sizes=sizes)
     texts = [f"{c} {s}" for c in COLORS for s in SHAPES]
     truth = np.array([texts.index(f"{sc.objects[0].color} {sc.objects[0].shape}") for sc in scenes])
     sim = similarity(model.encode_images(images), model.encode_texts(texts))  # (N, 24)

@@ -87,12 +87,12 @@ def probe_rows(results: dict[str, list[ProbeResult]], **labels) -> list[dict]:
 
 
 def probes_by_object_count(model: EmbeddingModel, counts: Sequence[int] = (2, 3, 4, 6, 8, 10), n_scenes: int = 2000,
-                           seed: int = 0) -> list[dict]:
+                           seed: int = 0, sizes: Sequence[str] = SIZES) -> list[dict]:
     """Set-valued colour probes (exact-set match) on scenes with each number of objects.
 
     For each count, fresh scenes (seeded by ``(seed, count)``) rendered at the model's
-    resolution. Up to :data:`MAX_MIXED_SIZE_OBJECTS` objects, sizes are mixed (small and
-    large); above, all objects are small (ten large objects do not fit on the ground plane).
+    resolution. Up to :data:`MAX_MIXED_SIZE_OBJECTS` objects, sizes are drawn from ``sizes``
+    (default: small and large); above, all objects are small (ten large objects do not fit on the ground plane).
     Returns rows ``{"objects", "sizes", "modality", "test", "ceiling"}`` averaged over shapes.
 
     Used in chapter 4.
@@ -102,11 +102,11 @@ def probes_by_object_count(model: EmbeddingModel, counts: Sequence[int] = (2, 3,
     rows = []
     for n in counts:
         s = int(np.random.SeedSequence([seed, n]).generate_state(1)[0])
-        sizes = SIZES if n <= MAX_MIXED_SIZE_OBJECTS else ("small",)
-        res = modality_probes(model, probe_data(n, n_scenes, model.image_size, seed=s, sizes=sizes), seed=seed,
+        use = tuple(sizes) if n <= MAX_MIXED_SIZE_OBJECTS else ("small",)
+        res = modality_probes(model, probe_data(n, n_scenes, model.image_size, seed=s, sizes=use), seed=seed,
                               multi=True)
         for modality, per_shape in res.items():
-            rows.append({"objects": n, "sizes": "/".join(sizes), "modality": modality, "test": float(np.mean([r.test for r in per_shape])),
+            rows.append({"objects": n, "sizes": "/".join(use), "modality": modality, "test": float(np.mean([r.test for r in per_shape])),
                          "ceiling": float(np.mean([r.ceiling for r in per_shape]))})
     return rows
 

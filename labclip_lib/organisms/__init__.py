@@ -1,8 +1,9 @@
 """Organisms: small CLIPs trained from scratch on the scene world (paper 2's setting).
 
-An organism is a dual encoder, a small CNN over 32-64 px scenes and a bidirectional GRU over a
-word-level vocabulary of the caption language, trained with the symmetric InfoNCE loss and a
-learnable temperature. The pipeline inside: :mod:`.config` (what an organism is) ->
+An organism is a dual encoder, a small CNN over 32-64 px scenes and a GRU over a word-level
+vocabulary of the caption language, trained with the symmetric InfoNCE loss and a learnable
+temperature; :data:`RECIPES` names the training recipes (the second, the default, is several
+times cheaper than the first). The pipeline inside: :mod:`.config` (what an organism is) ->
 :mod:`.tokenizer`, :mod:`.networks` -> :mod:`.data` (scenes, split, captions of its diet) ->
 :mod:`.training` -> :mod:`.model` (behind the model protocol) -> :mod:`.store` (trained once,
 cached on disk).

@@ -79,6 +79,8 @@ class OrganismConfig:
             (self.image_width >= 1, f"image_width must be positive, got {self.image_width}"),
             (self.text_hidden >= 1, f"text_hidden must be positive, got {self.text_hidden}"),
             (self.stem_stride in (1, 2), f"stem_stride must be 1 or 2, got {self.stem_stride}"),
+            (self.resolution % (8 * self.stem_stride) == 0,
+             f"with stem_stride 2 the resolution must be a multiple of 16, got {self.resolution}"),
             (self.image_pooling in IMAGE_POOLINGS,
              f"image_pooling must be one of {', '.join(IMAGE_POOLINGS)}, got {self.image_pooling!r}"),
             (self.text_encoder in TEXT_ENCODER_NAMES,

@@ -9,21 +9,29 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import OrganismConfig
+from .config import IMAGE_POOLINGS, OrganismConfig
 from .tokenizer import VOCABULARY
 
 __all__ = ["ImageEncoder", "TextEncoder", "ForwardTextEncoder", "TEXT_ENCODERS", "DualEncoder", "to_pixels", "architecture_table"]
 
 
 class ImageEncoder(nn.Module):
-    """Three conv blocks (stride-2 pooling) and a linear head: ``(N, 3, R, R)`` -> ``(N, D)``.
+    """Three conv blocks (each halving the image by max-pooling) and a head: ``(N, 3, R, R)`` ->
+    ``(N, D)``.
 
-    ``width`` channels in the first block (doubling per block); ``batch_norm`` after every conv;
-    ``pooling``: "flatten" (the head sees every location) or "mean" (global average pooling)."""
+    ``width`` channels in the first block (doubling per block); ``batch_norm`` in every block;
+    ``pooling``: "flatten" (an MLP head over every location), "mean" (global average pooling,
+    MLP head) or "mean-linear" (global average pooling, linear head); ``stem_stride`` 2: the
+    first conv is 5x5 with stride 2; ``pool_first``: conv -> pool -> norm -> ReLU."""
 
     def __init__(self, dim: int, resolution: int, width: int = 32, batch_norm: bool = True,
                  pooling: str = "flatten", stem_stride: int = 1, pool_first: bool = False):
         super().__init__()
+        if pooling not in IMAGE_POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}; expected one of {', '.join(IMAGE_POOLINGS)}")
+        if stem_stride not in (1, 2) or resolution % (8 * stem_stride):
+            raise ValueError(f"resolution {resolution} with stem stride {stem_stride}: the resolution must be a "
+                             f"multiple of {8 * stem_stride}")
         chans = [3, width, 2 * width, 4 * width]
         layers: list[nn.Module] = []
         for k, (a, b) in enumerate(zip(chans[:-1], chans[1:])):
@@ -109,9 +117,10 @@ class DualEncoder(nn.Module):
     @classmethod
     def from_config(cls, config: OrganismConfig, vocab_size: int = len(VOCABULARY)) -> "DualEncoder":
         """The (randomly initialised) network that ``config`` describes."""
-        return cls(vocab_size, config.embed_dim, config.resolution, config.image_width, config.text_hidden,
-                   config.batch_norm, config.text_encoder, config.channels_last, config.image_pooling,
-                   config.stem_stride, config.pool_first)
+        return cls(vocab_size, config.embed_dim, config.resolution, width=config.image_width,
+                   hidden=config.text_hidden, batch_norm=config.batch_norm, text_encoder=config.text_encoder,
+                   channels_last=config.channels_last, pooling=config.image_pooling,
+                   stem_stride=config.stem_stride, pool_first=config.pool_first)
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         """``(N, 3, R, R)`` float in [0, 1] -> unnormalised ``(N, D)``."""
