@@ -224,3 +224,12 @@ def test_bench_organisms_quick_runs(tmp_path, monkeypatch):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "speed ratio (first / second recipe" in out.stdout
     assert out.stdout.count("seed 0:") == 2  # both recipes trained
+
+
+def test_first_generation_metadata_loads_as_the_first_recipe():
+    first = O.organism_config("natural", 1, recipe="first")
+    old = first.to_dict()
+    for k in ("sizes", "image_width", "batch_norm", "channels_last", "image_pooling", "stem_stride", "pool_first",
+              "text_encoder", "text_hidden"):
+        old.pop(k)  # a file written before these fields existed
+    assert O.OrganismConfig.from_dict(old) == first

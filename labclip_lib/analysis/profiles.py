@@ -60,7 +60,7 @@ class ClipLikeCriterion:
 
     A profile (a mapping, e.g. a row of chapter 2's search) meets the criterion when
 
-    * ``binding`` (cross-modal, two-way) <= ``max_binding``: near chance, as CLIP's 0.58;
+    * ``binding`` (cross-modal, two-way) <= ``max_binding``: near chance, as CLIP's on CLEVR;
     * ``image probe`` >= max(``ceiling``, ``untrained image probe``) + ``min_image_margin``:
       the image embedding carries the pairing, and training put it there;
     * ``text probe`` >= ``ceiling`` + ``min_text_margin``: the text embedding carries it (an

@@ -109,7 +109,11 @@ class OrganismConfig:
         d = dict(d)
         d["captions"] = tuple((float(p), CaptionSpec(**s)) for p, s in d["captions"])
         d["n_objects"] = tuple(d["n_objects"])
-        d["sizes"] = tuple(d.get("sizes", SIZES))
+        # organisms saved before the second generation have no recipe fields: they were trained
+        # with the first recipe
+        for k, v in RECIPES["first"].items():
+            d.setdefault(k, v)
+        d["sizes"] = tuple(d["sizes"])
         return cls(**d)
 
     @property
