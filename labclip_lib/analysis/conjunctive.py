@@ -27,12 +27,9 @@ from ..world.render import render
 from ..world.scenes import COLORS, SHAPES, SIZES, Scene, make_scene
 from ..world.splits import Split, split_by_combination
 from .probes import LinearProbe
+from .unimodal import sizes_that_fit
 
 __all__ = ["ConjunctiveData", "conjunctive_data", "conjunctive_search"]
-
-#: Above this many objects, scenes use small objects only (ten large ones do not fit).
-MAX_MIXED_SIZE_OBJECTS = 6
-
 
 @dataclass
 class ConjunctiveData:
@@ -56,12 +53,13 @@ def conjunctive_data(n_objects: int, n_scenes: int, resolution: int, seed: int =
     two kinds (colour a, shape s) and (colour b, shape t), at least one of each, plus one odd
     object (a, t) or (b, s). Scene ``i`` comes from the seed ``(seed, i)``; the split holds out
     whole bags of words (:func:`~labclip_lib.world.splits.split_by_combination`). Object sizes
-    are drawn from ``sizes`` up to :data:`MAX_MIXED_SIZE_OBJECTS` objects, small above."""
+    are drawn from :func:`~labclip_lib.analysis.unimodal.sizes_that_fit` (``sizes``, or small ones
+    in crowded scenes)."""
     if n_objects < 3:
         raise ValueError(f"conjunctive search needs at least 3 objects (two distractors and the odd one), got {n_objects}")
     if n_scenes < 20:
         raise ValueError(f"need at least 20 scenes to split, got {n_scenes}")
-    sizes = tuple(sizes) if n_objects <= MAX_MIXED_SIZE_OBJECTS else ("small",)
+    sizes = sizes_that_fit(n_objects, sizes)
     scenes, odd, other = [], [], []
     for i in range(n_scenes):
         gen = np.random.default_rng(np.random.SeedSequence([seed, i]))

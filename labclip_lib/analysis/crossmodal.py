@@ -232,8 +232,8 @@ def single_object_report(model: EmbeddingModel, n_scenes: int = 600, seed: int =
                          sizes: Sequence[str] = SIZES) -> dict[str, float]:
     """Plain one-object queries ("red cube"): does a model still recognise single objects?
 
-    Fresh scenes with one object (seeded, its size drawn from ``sizes``), rendered at the model's ``image_size`` unless
-    ``resolution`` is given, each scored against the 24 captions ``"<colour> <shape>"``.
+    Fresh scenes with one object (seeded, its size drawn from ``sizes``), rendered at the
+    model's ``image_size`` unless ``resolution`` is given, each scored against the 24 captions ``"<colour> <shape>"``.
     Returns the image -> caption top-1 accuracy (colour and shape right; chance 1/24), the
     colour and the shape accuracy of that top caption, and the text -> image R@1 (the top image
     of each of the 24 captions shows that object; captions without such an image are skipped).

@@ -23,11 +23,18 @@ from ..world.splits import Split, split_by_combination
 from .probes import ProbeResult, probe_object_colors_many
 
 __all__ = ["MODALITIES", "ProbeData", "probe_data", "modality_probes", "probe_rows", "probes_by_object_count",
-           "other_object_error_share", "probe_report", "other_object_errors"]
+           "other_object_error_share", "probe_report", "other_object_errors", "MAX_MIXED_SIZE_OBJECTS",
+           "sizes_that_fit"]
 
 MODALITIES = ("image", "text")
-#: Above this many objects per scene, :func:`probes_by_object_count` uses small objects only.
+#: Above this many objects per scene, fresh scene sets use small objects only (ten large ones
+#: do not fit on the ground plane): :func:`probes_by_object_count`, conjunctive search.
 MAX_MIXED_SIZE_OBJECTS = 6
+
+
+def sizes_that_fit(n_objects: int, sizes: Sequence[str] = SIZES) -> tuple[str, ...]:
+    """``sizes`` for scenes of up to :data:`MAX_MIXED_SIZE_OBJECTS` objects, small ones above."""
+    return tuple(sizes) if n_objects <= MAX_MIXED_SIZE_OBJECTS else ("small",)
 
 
 @dataclass
@@ -91,8 +98,8 @@ def probes_by_object_count(model: EmbeddingModel, counts: Sequence[int] = (2, 3,
     """Set-valued colour probes (exact-set match) on scenes with each number of objects.
 
     For each count, fresh scenes (seeded by ``(seed, count)``) rendered at the model's
-    resolution. Up to :data:`MAX_MIXED_SIZE_OBJECTS` objects, sizes are drawn from ``sizes``
-    (default: small and large); above, all objects are small (ten large objects do not fit on the ground plane).
+    resolution, object sizes drawn from :func:`sizes_that_fit` (``sizes`` up to
+    :data:`MAX_MIXED_SIZE_OBJECTS` objects, small ones above).
     Returns rows ``{"objects", "sizes", "modality", "test", "ceiling"}`` averaged over shapes.
 
     Used in chapter 4.
@@ -102,7 +109,7 @@ def probes_by_object_count(model: EmbeddingModel, counts: Sequence[int] = (2, 3,
     rows = []
     for n in counts:
         s = int(np.random.SeedSequence([seed, n]).generate_state(1)[0])
-        use = tuple(sizes) if n <= MAX_MIXED_SIZE_OBJECTS else ("small",)
+        use = sizes_that_fit(n, sizes)
         res = modality_probes(model, probe_data(n, n_scenes, model.image_size, seed=s, sizes=use), seed=seed,
                               multi=True)
         for modality, per_shape in res.items():

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Callable, Sequence
 
@@ -29,6 +30,7 @@ from ..metrics import report_rows
 from ..models import load_model
 from ..organisms import OrganismData, OrganismModel, build_data, get_organism, organism_config
 from ..runtime import get_device
+from ..world.captions import CaptionSpec
 
 __all__ = ["chapter_organisms", "held_out_data", "report_by_model", "clip_like_profile", "profile_search", "choose_clip_like",
            "pretrained_report", "pretrained_scenes",
@@ -72,16 +74,17 @@ def report_by_model(models: dict[tuple[str, int], EmbeddingModel], report: Calla
 
 
 def clip_like_profile(model: EmbeddingModel, data: OrganismData, part: str = "val",
-                      untrained: EmbeddingModel | None = None, seed: int = 0, map_epochs: int = 50,
+                      untrained: EmbeddingModel | dict | None = None, seed: int = 0, map_epochs: int = 50,
                       map_lr: float = 0.01, map_batch_size: int = 128) -> dict[str, float]:
     """What the CLIP-like criterion reads, on split ``part`` of ``data``: the binding profile
     (:func:`~labclip_lib.analysis.profiles.binding_profile`), with ``untrained`` (the same
-    architecture at initialisation) its probes too, and ``map binding``: binding after a
-    LABCLIP map (hard-negative loss, ``map_*`` its training, seeded by ``seed``) fitted on the
-    train split. The same function serves organisms and pretrained models. Used in chapter 2."""
+    architecture at initialisation, or its binding profile on the same split) its probes too,
+    and ``map binding``: binding after a LABCLIP map (hard-negative loss, ``map_*`` its
+    training, seeded by ``seed``) fitted on the train split. The same function serves organisms
+    and pretrained models. Used in chapter 2."""
     row = binding_profile(model, data, part)
     if untrained is not None:
-        base = binding_profile(untrained, data, part)
+        base = untrained if isinstance(untrained, dict) else binding_profile(untrained, data, part)
         row |= {"untrained image probe": base["image probe"], "untrained text probe": base["text probe"]}
     emb = {p: pair_embeddings(model, data, p) for p in ("train", part)}
     alignment = fit_alignment({"train": emb["train"], "val": emb[part]}, "hnb", seed=seed, epochs=map_epochs,
@@ -95,13 +98,20 @@ def profile_search(names: Sequence[str], seed: int = 0, part: str = "val", chang
     """Chapter 2's search for a CLIP-like organism: :func:`clip_like_profile` of each named diet
     (seed ``seed``, with its untrained network) on its own data's split ``part``, each clause of
     ``criterion`` and whether all hold (column ``"CLIP-like"``). One row per diet, indexed by
-    diet; ``map_kwargs`` (``map_epochs``, ...) go to :func:`clip_like_profile`."""
-    rows = []
+    diet; ``map_kwargs`` (``map_epochs``, ...) go to :func:`clip_like_profile`. Diets differ
+    only in their training captions, so the untrained network's profile is computed once per
+    distinct architecture and scene set."""
+    rows, untrained = [], {}
     for name in names:
         config = organism_config(name, seed, **(changes or {}))
         data = build_data(config)
-        row = clip_like_profile(load_model(get_organism(config)), data, part, OrganismModel.untrained(config),
-                                seed=seed, **map_kwargs)
+        # the untrained network and the evaluation data do not depend on the diet
+        base = replace(config, name=EVALUATION_DIET, captions=((1.0, CaptionSpec()),), shuffle_words=False,
+                       hard_negatives=False)
+        if base.key not in untrained:
+            untrained[base.key] = binding_profile(OrganismModel.untrained(base), data, part)
+        row = clip_like_profile(load_model(get_organism(config)), data, part, untrained[base.key], seed=seed,
+                                **map_kwargs)
         clauses = criterion.clauses(row)
         rows.append({"diet": name, **row, **clauses, "CLIP-like": all(clauses.values())})
     return pd.DataFrame(rows).set_index("diet")

@@ -136,10 +136,8 @@ RECIPES: dict[str, dict] = {
     "first": dict(sizes=SIZES, resolution=32, image_width=32, batch_norm=True, channels_last=False,
                   image_pooling="flatten", stem_stride=1, pool_first=False, text_encoder="bigru", batch_size=256,
                   epochs=6),
-    "second": {k: OrganismConfig.__dataclass_fields__[k].default for k in (
-        "sizes", "resolution", "image_width", "batch_norm", "channels_last", "image_pooling", "stem_stride",
-        "pool_first", "text_encoder", "batch_size", "epochs")},
 }
+RECIPES["second"] = {k: OrganismConfig.__dataclass_fields__[k].default for k in RECIPES["first"]}
 
 
 def _diet(name: str, captions=((1.0, CaptionSpec()),), **fields) -> OrganismConfig:

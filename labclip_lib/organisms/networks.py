@@ -103,8 +103,6 @@ class DualEncoder(nn.Module):
                  batch_norm: bool = True, text_encoder: str = "bigru", channels_last: bool = False,
                  pooling: str = "flatten", stem_stride: int = 1, pool_first: bool = False):
         super().__init__()
-        if resolution % 8:
-            raise ValueError(f"organism resolution must be a multiple of 8, got {resolution}")
         if text_encoder not in TEXT_ENCODERS:
             raise ValueError(f"unknown text encoder {text_encoder!r}; known: {', '.join(TEXT_ENCODERS)}")
         self.image = ImageEncoder(dim, resolution, width, batch_norm, pooling, stem_stride, pool_first)
