@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import warnings
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -16,7 +17,8 @@ import torch
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
-__all__ = ["get_device", "autocast", "seed_everything", "cache_dir", "rng", "progress_bar", "torch_threads", "parallel_map"]
+__all__ = ["get_device", "autocast", "loader_workers", "seed_everything", "cache_dir", "rng", "progress_bar",
+           "torch_threads", "parallel_map"]
 
 
 def get_device(device: str | torch.device | None = None) -> torch.device:
@@ -33,14 +35,42 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
 
 
 @contextlib.contextmanager
-def autocast(device: torch.device) -> Iterator[None]:
-    """Mixed precision on CUDA (bf16 where supported, else fp16); a no-op on CPU."""
+def autocast(device: torch.device, dtype: torch.dtype | None = None) -> Iterator[None]:
+    """Mixed precision on CUDA in ``dtype`` (default: bf16 where the GPU has it natively, else fp16);
+    a no-op on CPU.
+
+    "Natively": compute capability 8 (Ampere) or more, or ROCm. A T4 (Colab's GPU, capability 7.5)
+    only emulates bf16, slowly, although ``torch.cuda.is_bf16_supported()`` says yes; it gets fp16.
+    """
     if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if dtype is None:
+            native = torch.version.hip is not None or torch.cuda.get_device_capability(device)[0] >= 8
+            dtype = torch.bfloat16 if native else torch.float16
         with torch.autocast("cuda", dtype=dtype):
             yield
     else:
         yield
+
+
+def _usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def loader_workers(device: torch.device, num_workers: int | None = None) -> int:
+    """How many ``DataLoader`` worker processes decode images for a model on ``device``.
+
+    ``num_workers`` if given, else ``$LABCLIP_WORKERS`` if set, else ``min(8, usable cores)`` on
+    CUDA (the GPU waits for images unless every core decodes) and 0 on CPU (the forward pass
+    already uses every core; workers would compete with it for them).
+    """
+    if num_workers is None:
+        env = os.environ.get("LABCLIP_WORKERS", "").strip()
+        if env and not env.isdigit():
+            raise ValueError(f"LABCLIP_WORKERS must be a non-negative integer, got {env!r}")
+        num_workers = int(env) if env else min(8, _usable_cores()) if device.type == "cuda" else 0
+    if not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
+        raise ValueError(f"num_workers must be a non-negative integer, got {num_workers!r}")
+    return int(num_workers)
 
 
 def seed_everything(seed: int) -> None:
@@ -135,4 +165,7 @@ def parallel_map(fn, tasks: Sequence[tuple], n_jobs: int | None = None) -> list:
     if n_jobs <= 1:
         return [fn(*t) for t in tasks]
 
-    return Parallel(n_jobs=n_jobs, backend="loky")(delayed(fn)(*t) for t in tasks)
+    with warnings.catch_warnings():
+        # loky replaces a worker that timed out idle between two calls and says so; results are unaffected
+        warnings.filterwarnings("ignore", message="A worker stopped while some jobs", category=UserWarning)
+        return Parallel(n_jobs=n_jobs, backend="loky")(delayed(fn)(*t) for t in tasks)

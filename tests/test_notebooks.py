@@ -17,7 +17,7 @@ import torch
 from nbclient import NotebookClient
 
 from labclip_lib.book.tools import PARAMETERS_TAG, toc_notebooks
-from labclip_lib.testing import make_tiny_clip
+from labclip_lib.testing import make_tiny_clip, write_benchmark_fixtures
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
@@ -33,8 +33,26 @@ TINY = {
     "05_why_cosine": {"SEEDS": [0]},
     "06_linear_fix": {"SEEDS": [0], "EPOCHS": 2, "PROBE_SCENES": 400, "GENERALISATION_SCENES": 60,
                       "OBJECT_COUNTS": [2, 3]},
+    "07_which_captions": {"VERDICT_SEEDS": [0, 1], "MAP_EPOCHS": 2, "GRID_VALUES": {
+        "attribute density": {"attribute_density": [0.25, 1.0]}, "attributes per object": {"attributes": [1, 3]},
+        "completeness": {"completeness": [0.25, 1.0]}, "objects in image": {"n_objects (equal mentions)": [2, 4]},
+        "saliency bias": {"saliency_bias": [0.0, 1.0]}, "right properties": {"n_objects": [4]}}},
+    "08_batches_and_negatives": {"MAP_EPOCHS": 2, "HARD_NEGATIVE_GRIDS": ["hard negatives: natural",
+                                                                          "hard negatives: salient"],
+                                 "GRID_VALUES": {"batch size": {"batch_size": [64, 256]},
+                                                 "batch size (equal steps)": {"batch_size (equal steps)": [128, 256]}}},
+    "09_rescue_map": {"GRID_NAMES": ["completeness", "saliency bias", "completeness x saliency"],
+                      "VERDICT_SEEDS": [0], "FINETUNE_VALUES": {"completeness": [0.25], "saliency_bias": [1.0]},
+                      "EXPLORER_GRIDS": ["saliency bias"],
+                      "MAP_EPOCHS": 2, "GRID_VALUES": {
+                          "completeness": {"completeness": [0.25, 1.0]}, "saliency bias": {"saliency_bias": [0.0, 1.0]},
+                          "completeness x saliency": {"completeness": [0.25, 0.5], "saliency_bias": [0.0, 1.0]}}},
+    "10_real_benchmarks": {"EPOCHS": 2, "SINGLE_OBJECT_SCENES": 48},
 }
 PRETRAINED = {"PRETRAINED_SCENES": 300}
+#: a chapter's data-path parameter -> the fixture dataset (labclip_lib.testing.write_benchmark_fixtures) it gets
+DATA_PATHS = {"COCO_DIR": "coco", "FLICKR30K_DIR": "flickr30k", "ARO_DIR": "aro", "SUGARCREPE_DIR": "sugarcrepe",
+              "COCO_VAL2017_DIR": "coco_val2017", "CIFAR_DIR": "cifar", "PUG_SPARE_DIR": "pug_spare"}
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +68,12 @@ def released_map(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def benchmark_data(tmp_path_factory) -> dict[str, Path]:
+    """Tiny benchmark datasets in the real formats, captioned in the tiny CLIP's vocabulary."""
+    return write_benchmark_fixtures(tmp_path_factory.mktemp("benchmark-data"))
+
+
 def _inject(nb, params: dict) -> None:
     idx = next((i for i, c in enumerate(nb.cells) if PARAMETERS_TAG in c.metadata.get("tags", [])), None)
     assert idx is not None, "the notebook has no cell tagged 'parameters'"
@@ -63,7 +87,7 @@ def _has_table(cell) -> bool:
 
 
 @pytest.mark.parametrize("notebook", [p.stem for p in toc_notebooks(ROOT)])
-def test_chapter_runs_with_a_pretrained_model(notebook, tiny_clip, released_map):
+def test_chapter_runs_with_a_pretrained_model(notebook, tiny_clip, released_map, benchmark_data):
     path = ROOT / "notebooks" / f"{notebook}.ipynb"
     nb = nbformat.read(path, as_version=4)
     declared = "".join(c.source for c in nb.cells if PARAMETERS_TAG in c.metadata.get("tags", []))
@@ -74,6 +98,7 @@ def test_chapter_runs_with_a_pretrained_model(notebook, tiny_clip, released_map)
         params.update(MODEL_ID=str(tiny_clip), **PRETRAINED)
     if "RELEASED_CHECKPOINT" in declared:
         params["RELEASED_CHECKPOINT"] = str(released_map)
+    params.update({name: str(benchmark_data[key]) for name, key in DATA_PATHS.items() if name in declared})
     unknown = [k for k in params if k not in declared]
     assert not unknown, f"{notebook} has no parameter(s) {unknown}"
     _inject(nb, params)

@@ -233,3 +233,11 @@ def test_first_generation_metadata_loads_as_the_first_recipe():
               "text_encoder", "text_hidden"):
         old.pop(k)  # a file written before these fields existed
     assert O.OrganismConfig.from_dict(old) == first
+
+
+def test_a_batch_as_large_as_the_data_still_trains():
+    """One optimiser step per epoch (a batch-size sweep on a tiny data set) trains at a constant rate."""
+    config = O.OrganismConfig(name="one-step", n_scenes=200, epochs=1, batch_size=2048, embed_dim=8, image_width=4,
+                              text_hidden=8)
+    model, hist = O.train_organism(config, progress=False)
+    assert len(hist.loss) == 1 and torch.isfinite(torch.tensor(hist.loss[0]))

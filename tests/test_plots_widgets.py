@@ -79,3 +79,71 @@ def test_widgets_build_and_their_views_draw():
         caption_ranker({})
     xy = np.zeros((2, 2))
     assert isinstance(swap_pair_explorer(xy, xy, xy, ["a", "b"], ["x", "y"], [0.1, -0.1]), W.VBox)
+
+
+def _grid_table(grid: str, knob: str, values, binding, seeds=(0,)):
+    import pandas as pd
+
+    rows = [{"grid": grid, knob: v, "seed": s, "organism": f"{grid}-{v}-{s}", "binding": b, "map binding": b + 0.05,
+             "image probe": 0.8, "ceiling": 0.6, "image margin": 0.2, "map gain": 0.05, "training seconds": 9.0,
+             "seconds": 0.1}
+            for v, b in zip(values, binding) for s in seeds]
+    return pd.DataFrame(rows)
+
+
+def test_claim_figures_carry_the_claim_and_the_computed_verdict():
+    from labclip_lib.book import plot_claim, plot_sweep
+    from labclip_lib.experiments import CLAIMS
+
+    table = _grid_table("attribute density", "attribute_density", [0.0, 0.25, 1.0], [0.5, 0.7, 0.98], seeds=(0, 1))
+    fig = plot_claim(table, "1a")
+    title = fig.texts[0].get_text() if fig.texts else fig._suptitle.get_text()
+    assert CLAIMS["1a"][:30] in title.replace("\n", " ") and "verdict: reproduced (margin +0.28)" in title
+    lines = fig.axes[0].get_lines()
+    assert any(np.allclose(line.get_ydata(), [0.5, 0.7, 0.98]) for line in lines)  # the mean binding per value
+    negatives = _grid_table("hard negatives: natural", "hard_negatives", [False, True], [0.6, 0.62])
+    fig = plot_claim(negatives, "5")
+    assert "verdict: reproduced" in fig.axes[0].get_title()
+    with pytest.raises(ValueError, match="no rows of a grid"):
+        plot_claim(table, "3")
+    with pytest.raises(ValueError, match="no column"):
+        plot_sweep(table, "completeness")
+
+
+def test_rescue_heatmap_and_scatter_show_the_numbers():
+    import pandas as pd
+
+    from labclip_lib.book import plot_rescue_heatmap, plot_rescue_scatter
+
+    rows = [{"grid": "completeness x saliency", "completeness": c, "saliency_bias": s, "binding": 0.5 + c / 2,
+             "map binding": 0.9, "image margin": 0.3 - s / 10} for c in (0.25, 0.5) for s in (0.0, 1.0)]
+    axes = plot_rescue_heatmap(pd.DataFrame(rows), "completeness", "saliency_bias")
+    annotations = sorted(t.get_text() for t in axes[0].texts)
+    assert annotations == ["0.62", "0.62", "0.75", "0.75"]
+    table = pd.DataFrame({"image margin": [0.1, 0.2, 0.3], "map gain": [0.0, 0.1, 0.2], "grid": ["a", "a", "b"]})
+    ax = plot_rescue_scatter(table)
+    assert "Pearson r = 1.00" in ax.get_title() and "3 organisms" in ax.get_title()
+    with pytest.raises(ValueError, match="at least two"):
+        plot_rescue_scatter(table.head(1))
+
+
+def test_rescue_view_ranks_before_and_after_the_map():
+    import ipywidgets as W
+    import torch
+
+    from labclip_lib.alignment import LinearAlignment
+    from labclip_lib.book import rescue_explorer, rescue_view
+
+    model = OrganismModel.untrained(organism_config("complete", 0))
+    identity = LinearAlignment.identity(model.dim)
+    fig = rescue_view(model, identity, [("red", "cube"), ("blue", "sphere")])
+    before, after = ([t.get_text() for t in ax.get_yticklabels()] for ax in fig.axes[1:3])
+    assert before == after  # the identity map changes no ranking
+    flip = LinearAlignment.identity(model.dim)
+    flip._set(-torch.eye(model.dim), 0.0)
+    fig = rescue_view(model, flip, [("red", "cube"), ("blue", "sphere")])
+    before, after = ([t.get_text() for t in ax.get_yticklabels()] for ax in fig.axes[1:3])
+    assert before != after
+    assert isinstance(rescue_explorer({"untrained": (model, identity)}), W.VBox)
+    with pytest.raises(ValueError, match="empty"):
+        rescue_explorer({})

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 
+from ..experiments.grids import with_points
 from ..published import QUOTES
 
-__all__ = ["glue_name", "glue_quotes", "glue_values"]
+__all__ = ["glue_name", "glue_quotes", "glue_values", "glue_grid", "glue_verdicts"]
 
 
 def glue_name(key: str, prefix: str = "q-") -> str:
@@ -26,6 +27,8 @@ def _glue(name: str, value) -> None:
         from myst_nb import glue
     except ImportError:
         return
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()  # numpy scalars would be glued as "np.float64(...)", which no role can format
     glue(name, value, display=False)
 
 
@@ -39,3 +42,25 @@ def glue_values(**values) -> None:
     """Glue the chapter's own values under their names (``glue_values(lr=LR)`` -> ``lr``). Used in chapter 6."""
     for name, value in values.items():
         _glue(name, value)
+
+
+def glue_grid(table, measures: tuple[str, ...] = ("binding", "map binding", "image probe", "text probe",
+                                                  "image margin", "map gain")) -> list[str]:
+    """Glue the mean (over seeds) of each ``measure`` at every point of the grids in ``table``
+    (rows of :func:`~labclip_lib.experiments.run_grids`) as ``<grid>-<point>-<measure>``, slugged
+    (e.g. ``attribute-density-attribute-density-0-25-binding``), and return the names. Used in
+    chapters 7-9."""
+    means = with_points(table).groupby(["grid", "point"])[[m for m in measures if m in table]].mean()
+    names = []
+    for (grid, point), row in means.iterrows():
+        for measure, value in row.items():
+            names.append(glue_name(f"{grid}-{point}-{measure}", prefix=""))
+            _glue(names[-1], float(value))
+    return names
+
+
+def glue_verdicts(verdicts) -> None:
+    """Glue each claim's verdict margin as ``claim-<number>-margin`` (``verdicts``: the table of
+    :func:`~labclip_lib.experiments.claim_verdicts`). Used in chapters 7, 8."""
+    for claim, row in verdicts.iterrows():
+        _glue(glue_name(f"claim-{claim}-margin", prefix=""), float(row["margin"]))

@@ -11,9 +11,13 @@ import numpy as np
 import seaborn as sns
 import torch
 
+from ..experiments.grids import CLAIMS, GRIDS, claim_verdict
+from ..experiments.verdicts import RULE
+
 __all__ = ["set_style", "show_images", "color_swatches", "plot_training_curves", "plot_accuracy_bars",
            "plot_metric_lines", "show_scored_pairs", "plot_caption_ranking", "plot_confusion",
-           "plot_distributions", "plot_swap_pairs_2d", "plot_grouped_bars", "plot_singular_values", "PAPER_STYLE"]
+           "plot_distributions", "plot_swap_pairs_2d", "plot_grouped_bars", "plot_singular_values", "plot_sweep", "plot_claim",
+           "plot_rescue_heatmap", "plot_rescue_scatter", "PAPER_STYLE"]
 
 #: How a paper's number is drawn beside ours (a dashed line or hollow marker).
 PAPER_STYLE = {"color": "0.25", "linestyle": "--", "linewidth": 1.2}
@@ -357,3 +361,135 @@ def plot_singular_values(maps: dict, ax=None):
     ax.set_yscale("log")
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_sweep(table, knob: str, measures: Sequence[str] = ("binding", "map binding"), claim: str | None = None,
+               verdict=None, ax=None, xlabel: str | None = None, log_x: bool = False, label: str | None = None,
+               first_color: int = 0):
+    """A sweep's measures against its knob: mean ± std over seeds (single seeds as dots), chance
+    at 0.5, the claim it tests as the title and, under it, the computed verdict.
+
+    ``table``: rows of :func:`~labclip_lib.experiments.sweep` (columns ``knob``, ``seed`` and
+    each measure); ``verdict``: a :class:`~labclip_lib.experiments.Verdict` (or None); ``label``
+    prefixes the legend entries and ``first_color`` shifts the colours (several grids on one axes).
+
+    Used in chapters 7, 8.
+    """
+    if len(table) == 0:
+        raise ValueError("empty table")
+    missing = [c for c in (knob, *measures) if c not in table]
+    if missing:
+        raise ValueError(f"the sweep table has no column(s) {missing}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.6, 3.6))
+    for k, m in enumerate(measures, start=first_color):
+        stats = table.groupby(knob)[m].agg(["mean", "std"])
+        ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker="o", ms=4, capsize=3,
+                    color=f"C{k}", label=f"{label}: {m}" if label else m)
+        ax.plot(table[knob], table[m], ".", color=f"C{k}", ms=3, alpha=0.6)
+    if log_x:
+        ax.set_xscale("log", base=2)
+        ticks = sorted(table[knob].unique())
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.axhline(0.5, **{**PAPER_STYLE, "color": "0.6"})
+    ax.text(ax.get_xlim()[0], 0.51, " chance", fontsize=8, color="0.4")
+    ax.set_xlabel(xlabel or knob)
+    ax.set_ylabel("binding accuracy (test)")
+    ax.set_ylim(0.4, 1.04)
+    ax.legend(fontsize=8, loc="lower right")
+    title = "\n".join(textwrap.wrap(claim, 60)) if claim else ""
+    if verdict is not None:
+        title += f"\nverdict: {verdict.verdict} (margin {verdict.margin:+.2f})"
+    ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_rescue_heatmap(table, x: str, y: str, values: Sequence[str] = ("binding", "map binding", "image margin"),
+                        axes=None):
+    """One heat map per measure over two knobs (mean over seeds, annotated): where binding is
+    lost, where a linear map brings it back, and whether the image encoder kept the pairing.
+
+    Used in chapter 9.
+    """
+    if len(table) == 0:
+        raise ValueError("empty table")
+    if axes is None:
+        _, axes = plt.subplots(1, len(values), figsize=(3.6 * len(values), 3.3))
+    for ax, v in zip(np.atleast_1d(axes), values):
+        grid = table.pivot_table(index=y, columns=x, values=v, aggfunc="mean").sort_index(ascending=False)
+        low, high = (0.5, 1.0) if "binding" in v else (0.0, max(0.01, float(np.nanmax(grid.to_numpy()))))
+        sns.heatmap(grid, annot=True, fmt=".2f", cmap="viridis", vmin=low, vmax=high, ax=ax, cbar=False,
+                    annot_kws={"fontsize": 8})
+        ax.set_title(v, fontsize=9)
+        ax.set_xlabel(x)
+        ax.set_ylabel(y)
+    return axes
+
+
+def plot_rescue_scatter(table, x: str = "image margin", y: str = "map gain", by: str = "grid",
+                        label: str | None = None, ax=None):
+    """Each organism as a dot: what its image encoder kept (``x``) against what a linear map on
+    its text side recovered (``y``), coloured by ``by``; ``label`` (a column) writes a short
+    name beside each dot. The Pearson correlation is in the title.
+
+    Used in chapter 9.
+    """
+    if len(table) < 2:
+        raise ValueError(f"need at least two organisms to scatter, got {len(table)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.2, 4.4))
+    groups = list(table.groupby(by, sort=False))
+    colors = plt.cm.tab20(np.linspace(0, 1, 20)) if len(groups) > 10 else [f"C{k}" for k in range(10)]
+    for k, (g, sub) in enumerate(groups):
+        ax.plot(sub[x], sub[y], "os^D"[k // 20 % 4], ms=6, color=colors[k % len(colors)], alpha=0.85, label=str(g))
+        if label is not None:
+            for _, r in sub.iterrows():
+                ax.annotate(str(r[label]), (r[x], r[y]), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    r = float(np.corrcoef(table[x], table[y])[0, 1])
+    ax.axhline(0, color="0.6", linewidth=0.8)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(f"{len(table)} organisms, Pearson r = {r:.2f}", fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+    return ax
+
+
+def _claim_title(claim: str, verdict) -> str:
+    return "\n".join(textwrap.wrap(CLAIMS[claim], 70)) + f"\nverdict: {verdict.verdict} (margin {verdict.margin:+.2f})"
+
+
+def plot_claim(table, claim: str, measures: Sequence[str] = ("binding", "map binding")):
+    """Paper 2's ``claim`` (a key of :data:`~labclip_lib.experiments.CLAIMS`) as a figure: the
+    rows of its grid(s) in ``table`` (:func:`~labclip_lib.experiments.run_grids`), the claim
+    written above and the verdict computed from the same rows
+    (:func:`~labclip_lib.experiments.claim_verdict`). Numeric knobs are drawn as
+    :func:`plot_sweep` lines (one panel per grid), on/off knobs as bars per grid. Returns the
+    figure.
+
+    Used in chapters 7, 8.
+    """
+    verdict = claim_verdict(claim, table)
+    names = [n for n, g in GRIDS.items() if g.claim == claim and n in set(table["grid"])]
+    knobs = [GRIDS[n].knobs[0][0] for n in names]
+    if all(table.loc[table["grid"] == n, k].map(type).eq(bool).all() for n, k in zip(names, knobs)):
+        rows = table[table["grid"].isin(names)].copy()
+        rows["diet"] = rows["grid"].str.split(": ").str[-1]
+        rows["training"] = rows[knobs[0]].map({False: "without hard negatives", True: "with hard negatives"})
+        ax = plot_grouped_bars(rows, measures[0], "diet", "training", {"chance": 0.5, "reliable": RULE.reliable},
+                               ylabel=f"{measures[0]} (test)")
+        ax.set_title(_claim_title(claim, verdict), fontsize=9)
+        return ax.figure
+    panels = list(dict.fromkeys(knobs))  # grids that vary the same knob share a panel
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 3.9), squeeze=False)
+    for ax, knob in zip(axes[0], panels):
+        shared = [n for n, k in zip(names, knobs) if k == knob]
+        for i, name in enumerate(shared):
+            note = GRIDS[name].note
+            plot_sweep(table[table["grid"] == name], knob, measures, ax=ax, log_x=knob.startswith("batch_size"),
+                       xlabel=f"{knob}" + (f"\n({note})" if note and len(shared) == 1 else ""),
+                       label=name if len(shared) > 1 else None, first_color=i * len(measures))
+        if any(GRIDS[n].verdict == "above" for n in names):
+            ax.axhline(RULE.almost_perfect, **{**PAPER_STYLE, "color": "C2"})
+            ax.text(ax.get_xlim()[0], RULE.almost_perfect + 0.005, " almost perfect", fontsize=8, color="C2")
+    fig.suptitle(_claim_title(claim, verdict), fontsize=9)
+    return fig

@@ -21,7 +21,8 @@ from ..world.scenes import COLORS, MATERIALS, SHAPES, SIZES, PlacementError, mak
 from .plotting import plot_caption_ranking, plot_confusion, plot_swap_pairs_2d
 
 __all__ = ["scene_explorer", "explore_scene", "caption_ranking", "caption_ranker", "probe_view", "probe_explorer",
-           "swap_pair_explorer", "refit_alignment", "alignment_refitter"]
+           "swap_pair_explorer", "refit_alignment", "alignment_refitter", "rescue_view",
+           "rescue_explorer"]
 
 _DEFAULT_OBJECTS = (("red", "cube", "large", "rubber"), ("blue", "sphere", "large", "metal"),
                     ("green", "cylinder", "small", "rubber"), ("yellow", "sphere", "small", "metal"))
@@ -91,6 +92,42 @@ def scene_explorer(n_slots: int = 4):
     return W.VBox([*rows, W.HBox([controls["seed"], controls["resolution"]]), controls["style"], out])
 
 
+def _pair_scene(objects: Sequence[tuple[str, str]], seed: int, resolution: int, cs):
+    """A two-object scene the pair caption set ``cs`` describes, and its image at ``resolution``."""
+    scene = make_scene(list(objects), seed=seed)
+    if not cs.covers(scene):
+        raise ValueError("the caption set describes two objects of different shapes; "
+                         f"got {[o.noun_phrase for o in scene.objects]}")
+    return scene, render(scene, resolution)
+
+
+def _pair_controls():
+    """The dropdowns that compose a two-object scene (two colour-shape pairs and a layout seed)."""
+    # ipywidgets only when a widget is built: the static views need matplotlib alone
+    import ipywidgets as W
+
+    controls = {
+        "c1": W.Dropdown(options=COLORS, value="red", layout=W.Layout(width="100px")),
+        "s1": W.Dropdown(options=SHAPES, value="cube", layout=W.Layout(width="100px")),
+        "c2": W.Dropdown(options=COLORS, value="blue", layout=W.Layout(width="100px")),
+        "s2": W.Dropdown(options=SHAPES, value="sphere", layout=W.Layout(width="100px")),
+        "seed": W.IntSlider(value=0, min=0, max=50, description="layout seed", continuous_update=False),
+    }
+    row = W.HBox([W.Label("objects"), controls["c1"], controls["s1"], W.Label("and"), controls["c2"], controls["s2"]])
+    return controls, row
+
+
+def _draw_pair(view, **kw) -> None:
+    if kw["s1"] == kw["s2"]:
+        print("pick two different shapes (the caption set names each shape once)")
+        return
+    try:
+        view([(kw["c1"], kw["s1"]), (kw["c2"], kw["s2"])], kw["seed"])
+        plt.show()
+    except PlacementError as err:
+        print(err)
+
+
 def caption_ranking(model: EmbeddingModel, objects: Sequence[tuple[str, str]], seed: int = 0, top: int = 12, caption_set=None):
     """Render a two-object scene, score it against every caption of the pair caption set.
 
@@ -102,11 +139,7 @@ def caption_ranking(model: EmbeddingModel, objects: Sequence[tuple[str, str]], s
     """
 
     cs = caption_set or pair_caption_set()
-    scene = make_scene(list(objects), seed=seed)
-    if not cs.covers(scene):
-        raise ValueError("the caption set describes two objects of different shapes; "
-                         f"got {[o.noun_phrase for o in scene.objects]}")
-    image = render(scene, model.image_size)
+    scene, image = _pair_scene(objects, seed, model.image_size, cs)
     sims = (model.encode_images(image) @ model.encode_texts(list(cs.texts)).T)[0]
     fig, (a0, a1) = plt.subplots(1, 2, figsize=(10, 4.2), width_ratios=[1, 2.2])
     a0.imshow(render(scene, 160, supersample=2)[0])
@@ -129,28 +162,61 @@ def caption_ranker(models: dict):
 
     if not models:
         raise ValueError("no models to compare (empty dict)")
-    controls = {
-        "model": W.Dropdown(options=list(models), description="model"),
-        "c1": W.Dropdown(options=COLORS, value="red", layout=W.Layout(width="100px")),
-        "s1": W.Dropdown(options=SHAPES, value="cube", layout=W.Layout(width="100px")),
-        "c2": W.Dropdown(options=COLORS, value="blue", layout=W.Layout(width="100px")),
-        "s2": W.Dropdown(options=SHAPES, value="sphere", layout=W.Layout(width="100px")),
-        "seed": W.IntSlider(value=0, min=0, max=50, description="layout seed", continuous_update=False),
-    }
+    controls, row = _pair_controls()
+    controls["model"] = W.Dropdown(options=list(models), description="model")
 
-    def draw(model, c1, s1, c2, s2, seed):
-        if s1 == s2:
-            print("pick two different shapes (the caption set names each shape once)")
-            return
-        try:
-            caption_ranking(models[model], [(c1, s1), (c2, s2)], seed=seed)
-            plt.show()
-        except PlacementError as err:
-            print(err)
+    def draw(model, **kw):
+        _draw_pair(lambda objects, seed: caption_ranking(models[model], objects, seed=seed), **kw)
 
     out = W.interactive_output(draw, controls)
-    row = W.HBox([W.Label("objects"), controls["c1"], controls["s1"], W.Label("and"), controls["c2"], controls["s2"]])
     return W.VBox([controls["model"], row, controls["seed"], out])
+
+
+def rescue_view(model: EmbeddingModel, alignment: LinearAlignment, objects: Sequence[tuple[str, str]],
+                seed: int = 0, top: int = 8, title: str = ""):
+    """A two-object scene and the ``top`` pair captions as ``model`` ranks them before and after
+    its LABCLIP map (true caption green, its swap red). Returns the figure.
+
+    Used in chapter 9.
+    """
+    cs = pair_caption_set()
+    scene, image = _pair_scene(objects, seed, model.image_size, cs)
+    img = model.encode_images(image)
+    texts = model.encode_texts(list(cs.texts))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), width_ratios=[1, 1.7, 1.7])
+    axes[0].imshow(render(scene, 160, supersample=2)[0])
+    axes[0].axis("off")
+    axes[0].set_title(title or f"{model.image_size} px for the model", fontsize=8)
+    for ax, text_emb, name in ((axes[1], texts, "before the map"),
+                               (axes[2], alignment.transform(texts), "after the map")):
+        plot_caption_ranking((img @ text_emb.T)[0].numpy(), cs.texts, cs.caption_of(scene), cs.swap_of(scene),
+                             top=top, ax=ax)
+        ax.set_title(name, fontsize=9)
+    return fig
+
+
+def rescue_explorer(entries: dict):
+    """Pick an organism of the grids and a two-object scene; see its caption ranking before and
+    after its LABCLIP map. ``entries`` maps a label to ``(model, alignment)``. Returns an
+    ``ipywidgets.VBox``.
+
+    Used in chapter 9.
+    """
+    # ipywidgets only when a widget is built: the static views need matplotlib alone
+    import ipywidgets as W
+
+    if not entries:
+        raise ValueError("no organisms to explore (empty dict)")
+    controls, row = _pair_controls()
+    controls["organism"] = W.Dropdown(options=list(entries), description="organism",
+                                      layout=W.Layout(width="480px"))
+
+    def draw(organism, **kw):
+        model, alignment = entries[organism]
+        _draw_pair(lambda objects, seed: rescue_view(model, alignment, objects, seed=seed, title=organism), **kw)
+
+    out = W.interactive_output(draw, controls)
+    return W.VBox([controls["organism"], row, controls["seed"], out])
 
 
 def probe_view(result, data, modality: str, n_examples: int = 6, title: str = ""):

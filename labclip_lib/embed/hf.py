@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -50,6 +50,9 @@ class HFClipModel:
     antialiased), centre-crop to ``crop_size``, scale to [0, 1], normalise with the processor's
     mean and std — the same steps as the model's ``CLIPImageProcessor``. Captions are tokenised
     with padding to the longest in the batch and truncated at the model's maximum length.
+
+    On CUDA the forward passes run under fp16 autocast (CLIP was trained in fp16; a T4 has no
+    fast bf16) and images are preprocessed on the GPU; on CPU everything is float32.
     """
 
     def __init__(self, model, tokenizer, image_processor, name: str, fingerprint: str,
@@ -83,7 +86,7 @@ class HFClipModel:
         return f"HFClipModel({self.name!r}, D={self.dim}, {self.image_size} px, device={self.device})"
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 ``(N, H, W, 3)`` -> normalised float ``(N, 3, crop, crop)``."""
+        """uint8 ``(N, H, W, 3)`` -> normalised float ``(N, 3, crop, crop)``, on the images' device."""
         cfg = self.preprocess_config
         x = images.permute(0, 3, 1, 2).float()
         h, w = x.shape[-2:]
@@ -94,23 +97,42 @@ class HFClipModel:
         ch, cw = cfg["crop"]
         top, left = (nh - ch) // 2, (nw - cw) // 2
         x = x[..., top : top + ch, left : left + cw].clamp(0, 255) / 255.0
-        mean = torch.tensor(cfg["mean"]).view(1, 3, 1, 1)
-        std = torch.tensor(cfg["std"]).view(1, 3, 1, 1)
+        mean = torch.tensor(cfg["mean"], device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(cfg["std"], device=x.device).view(1, 3, 1, 1)
         return (x - mean) / std
 
     def encode_images(self, images, batch_size: int = 64, normalize: bool = True,
                       progress: bool | None = None) -> torch.Tensor:
+        """Images (uint8 ``(N, H, W, 3)`` or PIL of one size) -> float32 CPU ``(N, D)``."""
         x = images_to_tensor(images)
+        return self.encode_image_batches(x.split(batch_size), total=len(x), normalize=normalize, progress=progress)
+
+    def encode_image_batches(self, batches: Iterable[torch.Tensor], total: int | None = None,
+                             normalize: bool = True, progress: bool | None = None) -> torch.Tensor:
+        """Batches of uint8 ``(B, H, W, 3)`` images (slices of an array, or a ``DataLoader``'s
+        batches) -> float32 CPU ``(N, D)``: the one path from pixels to image embeddings.
+
+        On CPU: preprocess and forward pass, batch by batch. On CUDA: each batch is copied as uint8
+        from pinned memory without blocking, preprocessed on the GPU and run under fp16 autocast; the
+        embeddings stay on the GPU until the end, so Python never waits for the GPU between batches.
+        """
+        cuda = self.device.type == "cuda"
         out = []
-        bar = _progress(len(x), progress, f"images -> {self.name}")
-        with torch.inference_mode(), autocast(self.device):
-            for i in range(0, len(x), batch_size):
-                px = self.preprocess(x[i : i + batch_size]).to(self.device)
+        bar = _progress(total or 0, progress, f"images -> {self.name}")
+        with torch.inference_mode(), autocast(self.device, torch.float16):
+            for xb in batches:
+                if cuda:  # uint8 is a quarter of float32 to copy
+                    if xb.device.type == "cpu" and not xb.is_pinned():
+                        xb = xb.pin_memory()
+                    xb = xb.to(self.device, non_blocking=True)
+                px = self.preprocess(xb).to(self.device)
                 e = feature_tensor(self.model.get_image_features(pixel_values=px)).float()
-                out.append((F.normalize(e, dim=-1) if normalize else e).cpu())
+                out.append(F.normalize(e, dim=-1) if normalize else e)
                 bar.update(len(px))
         bar.close()
-        return torch.cat(out)
+        if not out:
+            raise ValueError("empty list of images")
+        return torch.cat(out).cpu()
 
     def encode_texts(self, captions: Sequence[str], batch_size: int = 256, normalize: bool = True,
                      progress: bool | None = None) -> torch.Tensor:
@@ -125,7 +147,7 @@ class HFClipModel:
         order = sorted(range(len(captions)), key=lambda i: len(captions[i]))
         out = torch.empty(len(captions), self.dim)
         bar = _progress(len(captions), progress, f"captions -> {self.name}")
-        with torch.inference_mode(), autocast(self.device):
+        with torch.inference_mode(), autocast(self.device, torch.float16):
             for i in range(0, len(order), batch_size):
                 idx = order[i : i + batch_size]
                 tok = self.tokenizer([captions[j] for j in idx], padding=True, truncation=True,

@@ -22,10 +22,10 @@ from .store import (
                     organism_summary,
                     read_organism,
 )
-from .tokenizer import VOCABULARY, WordTokenizer
+from .tokenizer import VOCABULARY, WordTokenizer, organism_vocabulary
 from .training import TrainingHistory, binding_accuracy_2way, train_organism
 
 __all__ = ["ORGANISMS", "RECIPES", "OrganismConfig", "organism_config", "recipe_name", "recipe_rows", "OrganismData", "build_data", "example_captions",
            "OrganismModel", "weights_digest", "DualEncoder", "architecture_table", "to_pixels", "ORGANISM_FILE", "WEIGHTS_FILE",
            "get_organism", "load_organism", "organism_history", "organism_summary", "read_organism", "VOCABULARY",
-           "WordTokenizer", "TrainingHistory", "binding_accuracy_2way", "train_organism"]
+           "WordTokenizer", "organism_vocabulary", "TrainingHistory", "binding_accuracy_2way", "train_organism"]

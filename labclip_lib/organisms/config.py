@@ -99,7 +99,10 @@ class OrganismConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["captions"] = [[p, asdict(s)] for p, s in self.captions]
+        # a caption generator's ``attributes`` is written only when it is not the default (colour
+        # only), so configs from before the knob keep their keys (and their cached organisms)
+        d["captions"] = [[p, {k: v for k, v in asdict(s).items() if k != "attributes" or v != 1}]
+                         for p, s in self.captions]
         d["n_objects"] = list(self.n_objects)
         d["sizes"] = list(self.sizes)
         return d

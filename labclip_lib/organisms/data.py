@@ -69,14 +69,19 @@ def _caption_records(config: OrganismConfig, scenes: Sequence[Scene]) -> dict:
     eval_negs = swap_negatives(eval_caps, seed=config.seed + 1, scenes=scenes)
 
     def record(c: Caption | None):
-        return None if c is None else [c.text, [list(m) for m in c.mentions], c.style]
+        if c is None:
+            return None
+        return [c.text, [list(m) for m in c.mentions], c.style] + ([[list(e) for e in c.extras]] if c.extras else [])
 
     return {"texts": texts, "negatives": neg_texts, "eval": [record(c) for c in eval_caps],
             "eval_negatives": [record(c) for c in eval_negs]}
 
 
 def _caption(record) -> Caption | None:
-    return None if record is None else Caption(record[0], tuple(tuple(m) for m in record[1]), record[2])
+    if record is None:
+        return None
+    extras = tuple(tuple(e) for e in record[3]) if len(record) > 3 else ()
+    return Caption(record[0], tuple(tuple(m) for m in record[1]), record[2], extras)
 
 
 def build_data(config: OrganismConfig, cache: bool = True) -> OrganismData:

@@ -16,7 +16,7 @@ from ..runtime import get_device
 from ..storage import tensors_digest
 from .config import OrganismConfig
 from .networks import DualEncoder, to_pixels
-from .tokenizer import VOCABULARY, WordTokenizer
+from .tokenizer import VOCABULARY, WordTokenizer, organism_vocabulary
 
 __all__ = ["OrganismModel", "weights_digest"]
 
@@ -54,7 +54,7 @@ class OrganismModel:
         """The same architecture at random initialisation (a baseline for probes)."""
         torch.manual_seed(seed)
         net = DualEncoder.from_config(config)
-        return cls(net, replace(config, name=f"{config.name} (untrained)"), fingerprint=f"untrained:{config.key}:{seed}")
+        return cls(net, replace(config, name=f"{config.name} (untrained)"), organism_vocabulary(config), fingerprint=f"untrained:{config.key}:{seed}")
 
     def __repr__(self) -> str:
         return f"OrganismModel({self.config.name!r}, D={self.dim}, {self.image_size} px)"

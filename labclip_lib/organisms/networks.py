@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .config import IMAGE_POOLINGS, OrganismConfig
-from .tokenizer import VOCABULARY
+from .tokenizer import organism_vocabulary
 
 __all__ = ["ImageEncoder", "TextEncoder", "ForwardTextEncoder", "TEXT_ENCODERS", "DualEncoder", "to_pixels", "architecture_table"]
 
@@ -113,8 +113,10 @@ class DualEncoder(nn.Module):
             self.image.to(memory_format=torch.channels_last)
 
     @classmethod
-    def from_config(cls, config: OrganismConfig, vocab_size: int = len(VOCABULARY)) -> "DualEncoder":
-        """The (randomly initialised) network that ``config`` describes."""
+    def from_config(cls, config: OrganismConfig, vocab_size: int | None = None) -> "DualEncoder":
+        """The (randomly initialised) network that ``config`` describes (``vocab_size``: default
+        the size of the config's vocabulary)."""
+        vocab_size = len(organism_vocabulary(config)) if vocab_size is None else vocab_size
         return cls(vocab_size, config.embed_dim, config.resolution, width=config.image_width,
                    hidden=config.text_hidden, batch_norm=config.batch_norm, text_encoder=config.text_encoder,
                    channels_last=config.channels_last, pooling=config.image_pooling,

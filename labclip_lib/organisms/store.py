@@ -16,7 +16,7 @@ from .config import ORGANISMS, OrganismConfig
 from .data import build_data
 from .model import OrganismModel
 from .networks import DualEncoder
-from .tokenizer import VOCABULARY, WordTokenizer
+from .tokenizer import WordTokenizer, organism_vocabulary
 from .training import TrainingHistory, binding_accuracy_2way, train_organism
 
 __all__ = ["ORGANISM_FILE", "WEIGHTS_FILE", "get_organism", "read_organism", "load_organism", "organism_summary",
@@ -28,7 +28,7 @@ WEIGHTS_FILE = "model.safetensors"
 
 
 def _save(model: DualEncoder, config: OrganismConfig, hist: TrainingHistory, metrics: dict, path: Path) -> None:
-    meta = {"format": "labclip-organism/1", "config": config.to_dict(), "vocabulary": list(VOCABULARY),
+    meta = {"format": "labclip-organism/1", "config": config.to_dict(), "vocabulary": list(organism_vocabulary(config)),
             "history": hist.to_dict(), "metrics": metrics}
     save_directory(path, ORGANISM_FILE, WEIGHTS_FILE, model.state_dict(), meta, indent=1)
 
@@ -71,7 +71,7 @@ def get_organism(config: OrganismConfig | str, directory: str | Path | None = No
             warnings.warn(f"re-training organism {config.name!r}: {err}", stacklevel=2)
     data = build_data(config)
     model, hist = train_organism(config, data, progress)
-    tok = WordTokenizer()
+    tok = WordTokenizer(organism_vocabulary(config))
     metrics = {part: binding_accuracy_2way(model, tok, data, part) for part in ("train", "val", "test")}
     _save(model, config, hist, metrics, path)
     return path

@@ -1,4 +1,5 @@
-"""The organisms' word-level tokenizer over the caption language (colours, shapes, "a", "and")."""
+"""The organisms' word-level tokenizer over the caption language (colours, shapes, "a", "and";
+sizes and materials for diets that state them)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,23 @@ from typing import Sequence
 
 import torch
 
+from ..world.captions import ATTRIBUTE_WORDS
 from ..world.scenes import COLORS, SHAPES
+from .config import OrganismConfig
 
-__all__ = ["VOCABULARY", "WordTokenizer"]
+__all__ = ["VOCABULARY", "WordTokenizer", "organism_vocabulary"]
 
 
 #: Every word our captions use (plus padding). Anything else is out of vocabulary.
 VOCABULARY: tuple[str, ...] = ("<pad>", "a", "an", "and", ",", *COLORS, *SHAPES)
+
+
+def organism_vocabulary(config: OrganismConfig) -> tuple[str, ...]:
+    """The words ``config``'s captions can use: :data:`VOCABULARY`, plus the size and material
+    words when a caption generator states more than the colour (``attributes`` >= 2)."""
+    if any(spec.attributes >= 2 for _, spec in config.captions):
+        return (*VOCABULARY, *ATTRIBUTE_WORDS)
+    return VOCABULARY
 
 
 class WordTokenizer:

@@ -16,9 +16,12 @@ from ..runtime import progress_bar
 from .config import OrganismConfig
 from .data import OrganismData, build_data
 from .networks import DualEncoder, to_pixels
-from .tokenizer import WordTokenizer
+from .tokenizer import WordTokenizer, organism_vocabulary
 
-__all__ = ["TrainingHistory", "train_organism", "binding_accuracy_2way"]
+__all__ = ["TrainingHistory", "train_organism", "binding_accuracy_2way", "MIN_ONE_CYCLE_STEPS"]
+
+#: fewer optimiser steps than this (a tiny data set with a large batch) train at a constant rate
+MIN_ONE_CYCLE_STEPS = 10
 
 
 @dataclass
@@ -68,7 +71,7 @@ def train_organism(config: OrganismConfig, data: OrganismData | None = None, pro
                    ) -> tuple[DualEncoder, TrainingHistory]:
     """Train an organism on CPU (or CUDA when present) and return it with its curves."""
     data = data if data is not None else build_data(config)
-    tok = WordTokenizer()
+    tok = WordTokenizer(organism_vocabulary(config))
     torch.manual_seed(config.seed)
     model = DualEncoder.from_config(config, len(tok.vocabulary))
     train = torch.as_tensor(data.split.train)
@@ -80,8 +83,11 @@ def train_organism(config: OrganismConfig, data: OrganismData | None = None, pro
         neg_ids, neg_len = tok(fill)
     steps_per_epoch = max(1, len(train) // config.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps_per_epoch * config.epochs,
-                                                pct_start=0.2)
+    total = steps_per_epoch * config.epochs
+    if total >= MIN_ONE_CYCLE_STEPS:
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total, pct_start=0.2)
+    else:  # a one-cycle schedule needs a few steps to warm up and anneal; tiny runs keep the rate constant
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     gen = torch.Generator().manual_seed(config.seed)
     hist = TrainingHistory()
     t0 = time.perf_counter()

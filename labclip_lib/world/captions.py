@@ -11,7 +11,7 @@ Two styles:
 * ``"natural"`` — ``"a red cube and a blue sphere"``, ``"a red cube, a blue sphere and a
   cylinder"``.
 
-Three knobs for paper 2's data properties, each a number in [0, 1]:
+Four knobs for paper 2's data properties, three of them numbers in [0, 1]:
 
 * ``completeness`` — expected share of the scene's objects that the caption mentions. The
   number mentioned is ``completeness * n`` rounded stochastically (so its mean is exact),
@@ -21,6 +21,12 @@ Three knobs for paper 2's data properties, each a number in [0, 1]:
 * ``saliency_bias`` — probability that an incomplete caption mentions the *most salient*
   objects (largest visible area), listed most salient first, instead of a random subset in
   the order given by ``order``.
+
+* ``attributes`` — how many attributes each mentioned object has stated, 0 to 3: 0 none
+  (``"cube and sphere"``), 1 its colour (today's captions, subject to ``attribute_density``),
+  2 its colour and its size *or* material (one of the two at random), 3 all three, in CLEVR's
+  order (``"large red metal cube"``). Size and material are never swapped in negatives: hard
+  negatives and the evaluation stay on colour binding.
 
 ``order`` is ``"random"``, ``"left_to_right"`` (by image column) or ``"salience"``.
 """
@@ -37,11 +43,13 @@ import numpy as np
 
 from ..runtime import rng as _rng
 from .render import project, with_salience
-from .scenes import Scene
+from .scenes import MATERIALS, SIZES, Scene
 
 __all__ = [
     "STYLES",
     "ORDERS",
+    "MAX_ATTRIBUTES",
+    "ATTRIBUTE_WORDS",
     "Mention",
     "Caption",
     "CaptionSpec",
@@ -55,6 +63,10 @@ __all__ = [
 
 STYLES = ("template", "natural")
 ORDERS = ("random", "left_to_right", "salience")
+#: the most attributes a caption can state per object (colour, size, material)
+MAX_ATTRIBUTES = 3
+#: the words of the attributes besides colour (size and material), in caption order
+ATTRIBUTE_WORDS: tuple[str, ...] = (*SIZES, *MATERIALS)
 
 #: ``(colour or None, shape)``
 Mention = tuple[str | None, str]
@@ -62,11 +74,13 @@ Mention = tuple[str | None, str]
 
 @dataclass(frozen=True)
 class Caption:
-    """A caption: its text, the objects it mentions (in order) and its style."""
+    """A caption: its text, the objects it mentions (in order), its style and, per mention,
+    the size and material words it states besides the colour (``extras``; empty when none)."""
 
     text: str
     mentions: tuple[Mention, ...]
     style: str = "template"
+    extras: tuple[tuple[str, ...], ...] = ()
 
     def __str__(self) -> str:
         return self.text
@@ -80,6 +94,11 @@ class Caption:
     def n_colored(self) -> int:
         return sum(c is not None for c, _ in self.mentions)
 
+    @property
+    def n_attributes(self) -> int:
+        """Attributes stated over all mentions (colours plus size and material words)."""
+        return self.n_colored + sum(len(e) for e in self.extras)
+
 
 @dataclass(frozen=True)
 class CaptionSpec:
@@ -90,6 +109,7 @@ class CaptionSpec:
     completeness: float = 1.0
     attribute_density: float = 1.0
     saliency_bias: float = 0.0
+    attributes: int = 1
 
     def __post_init__(self) -> None:
         if self.style not in STYLES:
@@ -100,22 +120,34 @@ class CaptionSpec:
             v = getattr(self, name)
             if not isinstance(v, (int, float, np.floating)) or not (0.0 <= float(v) <= 1.0):
                 raise ValueError(f"{name} must be a number in [0, 1], got {v!r}")
+        a = self.attributes
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not 0 <= a <= MAX_ATTRIBUTES:
+            raise ValueError(f"attributes (per object) must be an integer from 0 to {MAX_ATTRIBUTES}, got {a!r}")
 
 
-def _phrase(color: str | None, shape: str, style: str) -> str:
-    words = f"{color} {shape}" if color else shape
+def _phrase(color: str | None, shape: str, style: str, extras: Sequence[str] = ()) -> str:
+    size = [w for w in extras if w in SIZES]
+    rest = [w for w in extras if w not in SIZES]
+    words = " ".join([*size, *([color] if color else []), *rest, shape])
     if style == "natural":
         return ("an " if words[0] in "aeiou" else "a ") + words
     return words
 
 
-def caption_text(mentions: Sequence[Mention], style: str = "template") -> str:
-    """Text for a list of mentions, e.g. ``[("red", "cube"), (None, "sphere")]``."""
+def caption_text(mentions: Sequence[Mention], style: str = "template",
+                 extras: Sequence[Sequence[str]] = ()) -> str:
+    """Text for a list of mentions, e.g. ``[("red", "cube"), (None, "sphere")]``; ``extras``
+    (optional, one tuple per mention) adds size and material words: ``"large red metal cube"``."""
     if len(mentions) == 0:
         raise ValueError("a caption needs at least one mentioned object (empty list)")
     if style not in STYLES:
         raise ValueError(f"unknown caption style {style!r}; expected one of {', '.join(STYLES)}")
-    parts = [_phrase(c, s, style) for c, s in mentions]
+    if extras and len(extras) != len(mentions):
+        raise ValueError(f"got {len(extras)} attribute lists for {len(mentions)} mentions")
+    bad = [w for e in extras for w in e if w not in ATTRIBUTE_WORDS]
+    if bad:
+        raise ValueError(f"unknown attribute word(s) {bad}; expected sizes or materials: {', '.join(ATTRIBUTE_WORDS)}")
+    parts = [_phrase(c, s, style, extras[i] if extras else ()) for i, (c, s) in enumerate(mentions)]
     if style == "template" or len(parts) <= 2:
         return " and ".join(parts)
     return ", ".join(parts[:-1]) + " and " + parts[-1]
@@ -151,11 +183,20 @@ def describe(scene: Scene, spec: CaptionSpec | None = None, seed: int | np.rando
         else:
             sal = _salience(scene)
             chosen = sorted(chosen, key=lambda i: (-sal[i], i))
-    colored = gen.random(k) < spec.attribute_density
+    colored = (gen.random(k) < spec.attribute_density) & (spec.attributes > 0)
     mentions = tuple(
         (scene.objects[i].color if c else None, scene.objects[i].shape) for i, c in zip(chosen, colored)
     )
-    return Caption(caption_text(mentions, spec.style), mentions, spec.style)
+    extras: tuple[tuple[str, ...], ...] = ()
+    if spec.attributes >= 2:
+        # size and/or material besides the colour; at 2 one of the two, drawn per object
+        both = spec.attributes == MAX_ATTRIBUTES
+        pick = np.ones(k, bool) if both else gen.random(k) < 0.5  # True: size
+        extras = tuple(
+            ((o.size, o.material) if both else (o.size,) if p else (o.material,))
+            for o, p in zip((scene.objects[i] for i in chosen), pick)
+        )
+    return Caption(caption_text(mentions, spec.style, extras), mentions, spec.style, extras)
 
 
 def describe_all(scenes: Sequence[Scene], spec: CaptionSpec | None = None, seed: int = 0,
@@ -246,7 +287,7 @@ def swap_negative(caption: Caption, seed: int | np.random.Generator = 0,
         else:
             return None
     new = tuple(build(perm))
-    return Caption(caption_text(new, caption.style), new, caption.style)
+    return Caption(caption_text(new, caption.style, caption.extras), new, caption.style, caption.extras)
 
 
 def swap_negatives(captions: Sequence[Caption], seed: int = 0,
@@ -265,7 +306,8 @@ def caption_statistics(captions: Sequence[Caption], scenes: Sequence[Scene]) -> 
     """Measured knob values of a captioned data set.
 
     Returns ``completeness`` (mean share of each scene's objects mentioned),
-    ``attribute_density`` (share of mentions with a colour), ``most_salient_share`` (among
+    ``attribute_density`` (share of mentions with a colour), ``attributes_per_object`` (mean
+    number of attributes stated per mention: colour, size, material), ``most_salient_share`` (among
     incomplete captions, the share naming exactly the most salient objects, most salient
     first), ``no_negative`` (share of captions without a valid swap negative, given the
     scene) and ``incomplete`` (share of captions that leave an object out).
@@ -288,6 +330,7 @@ def caption_statistics(captions: Sequence[Caption], scenes: Sequence[Scene]) -> 
     return {
         "completeness": float(np.mean(mentioned)),
         "attribute_density": sum(c.n_colored for c in captions) / n_mentions,
+        "attributes_per_object": sum(c.n_attributes for c in captions) / n_mentions,
         "most_salient_share": top / len(incomplete) if incomplete else float("nan"),
         "incomplete": len(incomplete) / len(captions),
         "no_negative": sum(n is None for n in negs) / len(captions),

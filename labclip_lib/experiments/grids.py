@@ -1,0 +1,304 @@
+"""Paper 2's experiments as named grids over organisms (chapters 7-9), and its claims.
+
+A :class:`Grid` starts from one of chapter 2's organisms, fixes some knobs (e.g. four objects
+per scene), varies one or two and says how its claim is judged; the points a verdict rests on
+run with more seeds. :data:`GRIDS` holds the book's grids by name, :func:`run_grid` runs one (from
+the cache after the first time), :data:`CLAIMS` states paper 2's claims as its abstract and
+Fig. 1 caption do (``papers.md`` §B.1; the paper's numbers are not available to us).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+import pandas as pd
+
+from ..organisms import OrganismConfig, build_data, organism_config
+from .rescue import MapSettings, organism_with_map
+from .sweeps import run_points, sweep_configs, vary
+from .verdicts import RULE, Verdict, VerdictRule, above_verdict, below_verdict, contrast_verdict, verdict_table
+
+__all__ = ["CLAIMS", "Grid", "GRIDS", "grid_rows", "with_points", "negative_shares", "grid_base", "grid_points", "run_grid", "run_grids", "claim_verdict",
+           "claim_verdicts", "rescue_outcomes", "rescue_entries",
+           "by_method", "outcome_counts"]
+
+#: paper 2's claims, numbered as in the book (text from its abstract and Fig. 1 caption [P])
+CLAIMS: dict[str, str] = {
+    "1a": "Low attribute density (few attributes stated per object) hurts binding.",
+    "1b": "Too many attributes per object in the caption hurt binding too.",
+    "2a": "Incomplete captions (mentioning few of the image's objects) hurt binding.",
+    "2b": "More objects in the image than the caption mentions hurt binding.",
+    "3": "Saliency bias (captions mention the most salient objects) hurts binding.",
+    "4": "Scaling the batch size (implicitly more hard negatives) does not give reliable binding.",
+    "5": "Explicit hard negatives (attribute-swapped captions) do not give reliable binding.",
+    "6": "Only data with the right properties teach almost perfect binding.",
+}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One experiment: chapter 2's organism ``base`` with the knobs ``fixed`` set (in order),
+    then every combination of ``knobs`` (``((knob, values), ...)``; one or two knobs).
+
+    ``claim`` (a key of :data:`CLAIMS`) is tested by ``verdict`` (a grid with a claim and no
+    verdict is context for the claim, drawn beside it but not judged): ``"contrast"`` (binding at
+    the knob's ``good`` value minus at its ``bad`` one), ``"below"`` (no row reaches reliable
+    binding) or ``"above"`` (the rows at ``good`` reach almost perfect binding); see
+    :mod:`.verdicts`. ``where`` restricts the rows a verdict reads (``((knob, value), ...)``).
+    The ``good`` and ``bad`` points run with every verdict seed."""
+
+    base: str
+    knobs: tuple[tuple[str, tuple], ...]
+    fixed: tuple[tuple[str, Any], ...] = ()
+    claim: str | None = None
+    verdict: str | None = None
+    good: Any = None
+    bad: Any = None
+    where: tuple[tuple[str, Any], ...] = ()
+    note: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.knobs) <= 2:
+            raise ValueError(f"a grid varies one or two knobs, got {len(self.knobs)}")
+        if self.claim is not None and self.claim not in CLAIMS:
+            raise ValueError(f"unknown claim {self.claim!r}; claims: {', '.join(CLAIMS)}")
+        if self.verdict not in (None, "contrast", "below", "above") or (self.verdict and self.claim is None):
+            raise ValueError(f"a verdict is contrast, below or above and needs a claim, got {self.verdict!r}")
+        needs = {"contrast": ("good", "bad"), "above": ("good",)}.get(self.verdict or "", ())
+        if any(getattr(self, k) is None for k in needs) or (needs and len(self.knobs) != 1):
+            raise ValueError(f"a {self.verdict} verdict needs one knob and its {' and '.join(needs)} value(s)")
+
+    @property
+    def verdict_values(self) -> tuple:
+        """The knob values a verdict rests on (run with every verdict seed)."""
+        return tuple(v for v in (self.good, self.bad) if v is not None)
+
+
+_FOUR = (("n_objects", 4),)
+#: the book's grids (chapters 7-9)
+GRIDS: dict[str, Grid] = {
+    "attribute density": Grid("complete", (("attribute_density", (0.0, 0.25, 0.5, 1.0)),), claim="1a",
+                              verdict="contrast", good=1.0, bad=0.25),
+    "attributes per object": Grid("complete", (("attributes", (0, 1, 2, 3)),), (("sizes", ("small", "large")),),
+                                  claim="1b", verdict="contrast", good=1, bad=3,
+                                  note="scenes with small and large objects, so that size is informative"),
+    "completeness": Grid("complete", (("completeness", (0.25, 0.5, 0.75, 1.0)),), _FOUR, claim="2a",
+                         verdict="contrast", good=1.0, bad=0.25, note="four objects per scene"),
+    "objects in image": Grid("complete", (("n_objects (equal mentions)", (2, 3, 4, 6)),), claim="2b",
+                             verdict="contrast", good=2, bad=4, note="captions always mention two objects"),
+    "saliency bias": Grid("complete", (("saliency_bias", (0.0, 0.5, 1.0)),), (*_FOUR, ("completeness", 0.5)),
+                          claim="3", verdict="contrast", good=0.0, bad=1.0,
+                          note="four objects per scene, two mentioned"),
+    "right properties": Grid("complete", (("n_objects", (2, 3, 4, 6)),), claim="6", verdict="above", good=4,
+                             note="complete, colour-dense captions; judged at four objects"),
+    "right properties, 8 epochs": Grid("complete", (("n_objects", (6,)),), (("epochs", 8),), claim="6",
+                                       note="what was tried: four times the training"),
+    "batch size": Grid("natural", (("batch_size", (64, 128, 256, 512, 1024, 2048)),), claim="4", verdict="below",
+                       note="equal epochs"),
+    # at equal steps 1,024 and 2,048 are 16 and 32 epochs (4 and 8 minutes of training on one core):
+    # the book stops at 512 (GRID_VALUES in chapter 8 extends it)
+    "batch size (equal steps)": Grid("natural", (("batch_size (equal steps)", (64, 128, 256, 512)),),
+                                     claim="4", verdict="below",
+                                     note="equal optimiser steps: larger batches see more data"),
+    **{f"hard negatives: {name}": Grid(base, (("hard_negatives", (False, True)),), fixed, claim="5", verdict="below",
+                                       where=(("hard_negatives", True),), note=note)
+       for name, base, fixed, note in (
+           ("natural", "natural", (), "chapter 2's natural diet"),
+           ("density 0.5", "complete", (("attribute_density", 0.5),), "complete captions, each colour stated "
+                                                                       "half the time"),
+           ("incomplete", "complete", (*_FOUR, ("completeness", 0.5)), "four objects, two mentioned at random"),
+           ("salient", "complete", (*_FOUR, ("completeness", 0.5), ("saliency_bias", 1.0)),
+            "four objects, the two most salient mentioned"))},
+    "completeness x saliency": Grid("complete", (("completeness", (0.25, 0.5, 0.75)),
+                                                 ("saliency_bias", (0.0, 0.5, 1.0))), _FOUR,
+                                    note="four objects per scene"),
+}
+
+
+def negative_shares(names: Sequence[str], changes: dict | None = None, seed: int = 0) -> pd.DataFrame:
+    """Per named grid's base diet (seed ``seed``): the share of training captions that have an
+    attribute-swap negative (a NegCLIP-style hard negative needs two coloured mentions of
+    different colours and shapes). Used in chapter 8."""
+    rows = []
+    for name in names:
+        if name not in GRIDS:
+            raise ValueError(f"unknown grid {name!r}; grids: {', '.join(GRIDS)}")
+        data = build_data(replace(grid_base(GRIDS[name], changes), seed=seed))
+        train = data.split.train
+        rows.append({"grid": name, "captions with a swap negative": sum(
+            data.train_negatives[i] is not None for i in train) / len(train)})
+    return pd.DataFrame(rows).set_index("grid")
+
+
+def _value(v: Any) -> str:
+    """A knob value as a label: ``1.0`` -> ``"1"``, ``0.25`` -> ``"0.25"``, ``True`` -> ``"True"``."""
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def with_points(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (rows of :func:`run_grids`) with a ``point`` column naming each row's setting of
+    its grid's knobs, e.g. ``"completeness = 0.25"`` (for tables grouped by grid and point)."""
+    def label(row) -> str:
+        return ", ".join(f"{k} = {_value(row[k])}" for k, _ in GRIDS[row["grid"]].knobs)
+
+    return table.assign(point=table.apply(label, axis=1))
+
+
+def grid_rows(names: Sequence[str]) -> pd.DataFrame:
+    """What each named grid varies, from which organism, and which claim it tests (a table for
+    the chapters)."""
+    rows = []
+    for name in names:
+        if name not in GRIDS:
+            raise ValueError(f"unknown grid {name!r}; grids: {', '.join(GRIDS)}")
+        g = GRIDS[name]
+        rows.append({"grid": name, "from": g.base, "fixed": ", ".join(f"{k} = {v}" for k, v in g.fixed) or "-",
+                     "varied": "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in g.knobs),
+                     "claim": g.claim or "-", "verdict": g.verdict or "-",
+                     "verdict points": ", ".join(map(str, g.verdict_values)) or "-", "note": g.note})
+    return pd.DataFrame(rows).set_index("grid")
+
+
+def grid_base(grid: Grid, changes: dict | None = None):
+    """The config every point of ``grid`` starts from (chapter 2's organism, ``changes`` applied,
+    the grid's fixed knobs set)."""
+    config = organism_config(grid.base, 0, **(changes or {}))
+    for knob, value in grid.fixed:
+        config = vary(config, knob, value)
+    return config
+
+
+def grid_points(name: str, seeds: Sequence[int] = (0,), verdict_seeds: Sequence[int] = (0, 1, 2),
+                changes: dict | None = None, values: dict[str, Sequence] | None = None
+                ) -> list[tuple[dict, OrganismConfig]]:
+    """The points of :data:`GRIDS` ``[name]`` as ``(labels, config)``: every combination of its
+    knobs with ``seeds``, its ``verdict_values`` with ``verdict_seeds`` too. ``changes`` changes
+    every organism's config (a quick run: ``{"n_scenes": 400, "epochs": 1}``); ``values``
+    replaces a knob's values (``{knob: [...]}``). Labels include ``grid``."""
+    if name not in GRIDS:
+        raise ValueError(f"unknown grid {name!r}; grids: {', '.join(GRIDS)}")
+    grid = GRIDS[name]
+    knobs = {k: tuple((values or {}).get(k, v)) for k, v in grid.knobs}
+    unknown = set(values or {}) - set(knobs)
+    if unknown:
+        raise ValueError(f"grid {name!r} has no knob(s) {sorted(unknown)}; its knobs: {', '.join(knobs)}")
+    base = grid_base(grid, changes)
+    points = sweep_configs(base, knobs, seeds)
+    if grid.verdict_values:
+        (knob,) = knobs
+        wanted = [v for v in grid.verdict_values if v in knobs[knob]]
+        if wanted and verdict_seeds:
+            have = {c.key for _, c in points}
+            points += [p for p in sweep_configs(base, {knob: wanted}, verdict_seeds) if p[1].key not in have]
+    return [({"grid": name, **labels}, config) for labels, config in points]
+
+
+def run_grids(names: Sequence[str], seeds: Sequence[int] = (0,), verdict_seeds: Sequence[int] = (0, 1, 2),
+              changes: dict | None = None, values: dict[str, dict[str, Sequence]] | None = None,
+              map_settings: MapSettings = MapSettings(), jobs: int | None = None, **kwargs) -> pd.DataFrame:
+    """Run the named grids (:func:`grid_points`; ``values``: ``{grid: {knob: values}}``) in one
+    pool of workers, each organism once; one row per point with its ``grid``, knob values and
+    ``seed`` (a knob a grid does not vary is NaN) and :func:`~.sweeps.run_points`'s numbers.
+    Used in chapters 7-9."""
+    if not names:
+        raise ValueError("no grid names")
+    points = [p for n in names for p in grid_points(n, seeds, verdict_seeds, changes, (values or {}).get(n))]
+    return run_points(points, map_settings=map_settings, jobs=jobs, **kwargs)
+
+
+def run_grid(name: str, **kwargs) -> pd.DataFrame:
+    """:func:`run_grids` of one grid."""
+    return run_grids([name], **kwargs)
+
+
+def _rows(table: pd.DataFrame, grid: str, conditions: Sequence[tuple[str, Any]] = ()) -> pd.DataFrame:
+    rows = table[table["grid"] == grid]
+    for knob, value in conditions:
+        rows = rows[rows[knob] == value]
+    return rows
+
+
+def claim_verdict(claim: str, table: pd.DataFrame, measure: str = "binding", rule: VerdictRule = RULE) -> Verdict:
+    """The verdict on paper 2's ``claim`` from ``table`` (:func:`run_grids`' rows of the grids
+    that test it), by the rule its grids state (see :class:`Grid`). Used in chapters 7, 8."""
+    if claim not in CLAIMS:
+        raise ValueError(f"unknown claim {claim!r}; claims: {', '.join(CLAIMS)}")
+    names = [n for n, g in GRIDS.items() if g.claim == claim and g.verdict and n in set(table.get("grid", ()))]
+    if not names:
+        raise ValueError(f"the table has no rows of a grid testing claim {claim} "
+                         f"({', '.join(n for n, g in GRIDS.items() if g.claim == claim and g.verdict)})")
+    grid = GRIDS[names[0]]
+    if grid.verdict == "below":
+        values = pd.concat([_rows(table, n, GRIDS[n].where)[measure] for n in names])
+        return below_verdict(CLAIMS[claim], values, f"{len(values)} organisms of {', '.join(names)}", rule=rule)
+    (knob, _), = grid.knobs
+    good = _rows(table, names[0], (*grid.where, (knob, grid.good)))[measure]
+    if grid.verdict == "above":
+        return above_verdict(CLAIMS[claim], good, f"{knob} = {grid.good}", rule=rule)
+    bad = _rows(table, names[0], (*grid.where, (knob, grid.bad)))[measure]
+    return contrast_verdict(CLAIMS[claim], good, bad, f"{knob} = {grid.good}", f"{knob} = {grid.bad}", rule=rule)
+
+
+def claim_verdicts(table: pd.DataFrame, claims: Sequence[str] | None = None, **kwargs) -> pd.DataFrame:
+    """:func:`claim_verdict` of every claim (default: those whose grids are in ``table``), as a
+    table indexed by claim number. Used in chapters 7-9."""
+    present = set(table.get("grid", ()))
+    claims = list(claims) if claims is not None else [c for c in CLAIMS if any(
+        g.claim == c and g.verdict and n in present for n, g in GRIDS.items())]
+    if not claims:
+        raise ValueError("no claim has a grid in the table")
+    out = verdict_table([claim_verdict(c, table, **kwargs) for c in claims])
+    return out.set_index(pd.Index(claims, name="claim number")).assign(claim=list(out.index))[
+        ["claim", "verdict", "margin", "evidence"]]
+
+
+def rescue_outcomes(table: pd.DataFrame, rule: VerdictRule = RULE) -> pd.DataFrame:
+    """``table`` (rows of :func:`run_grids`, one per organism kept) with an ``outcome`` column:
+    ``"binds already"`` (binding >= reliable), ``"rescued by the map"`` (binding after the map
+    >= reliable), ``"partly rescued"`` (the map adds at least ``clear_gap``) or ``"not
+    rescued"``. Used in chapter 9."""
+    once = table.drop_duplicates("organism").copy()
+
+    def outcome(row) -> str:
+        if row["binding"] >= rule.reliable:
+            return "binds already"
+        if row["map binding"] >= rule.reliable:
+            return "rescued by the map"
+        return "partly rescued" if row["map gain"] >= rule.clear_gap else "not rescued"
+
+    once["outcome"] = once.apply(outcome, axis=1)
+    return once
+
+
+def rescue_entries(names: Sequence[str], seed: int = 0, changes: dict | None = None,
+                   map_settings: MapSettings = MapSettings()) -> dict[str, tuple]:
+    """``{"grid: point": (model, map)}`` for every point of the named grids at ``seed``: the
+    trained organism (from the cache) and its LABCLIP map, for chapter 9's explorer."""
+    out = {}
+    for name in names:
+        for labels, config in grid_points(name, seeds=(seed,), verdict_seeds=(), changes=changes):
+            point = ", ".join(f"{k} = {_value(labels[k])}" for k, _ in GRIDS[name].knobs)
+            out[f"{name}: {point}"] = organism_with_map(config, map_settings)
+    return out
+
+
+def by_method(table: pd.DataFrame, methods: Sequence[str] = ("binding", "map binding", "finetuned binding")
+              ) -> pd.DataFrame:
+    """Long table of each organism's binding by method (as trained, after the map, fine-tuned):
+    columns ``grid``, ``point`` (one knob per line), ``seed``, ``method``, ``accuracy``. Used in
+    chapter 9."""
+    missing = [m for m in methods if m not in table]
+    if missing:
+        raise ValueError(f"the table has no column(s) {missing}")
+    long = with_points(table).melt(id_vars=["grid", "point", "seed"], value_vars=list(methods), var_name="method",
+                                   value_name="accuracy")
+    return long.assign(point=long["point"].str.replace(", ", "\n"))  # one knob per line under a bar group
+
+
+def outcome_counts(organisms: pd.DataFrame, names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Organisms per grid (rows, in the order of ``names``) and :func:`rescue_outcomes` outcome
+    (columns). Used in chapter 9."""
+    counts = pd.crosstab(organisms["grid"], organisms["outcome"])
+    order = [n for n in (names or counts.index) if n in counts.index]
+    return counts.reindex(order)

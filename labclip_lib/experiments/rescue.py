@@ -1,0 +1,115 @@
+"""Measuring one organism: its binding profile with and without a LABCLIP map (and, on request,
+after paper 1's CLIP-FT fine-tuning), cached per organism.
+
+:func:`measure_organism` is what every point of chapter 7-9's sweeps records; the map is fitted
+as in chapter 6 (HNB loss on frozen embeddings of the train split's complete captions and their
+attribute swaps).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from ..alignment.estimator import LinearAlignment, fit_alignment, triplet
+from ..alignment.finetune import finetune_organism
+from ..analysis.geometry import pair_embeddings
+from ..analysis.profiles import binding_profile
+from ..embed.protocol import EmbeddingModel
+from ..metrics import binding_accuracy
+from ..models import load_model
+from ..organisms import OrganismConfig, build_data, get_organism, organism_summary
+from ..organisms.store import ORGANISM_FILE
+from ..runtime import cache_dir
+from ..storage import code_fingerprint, compute_or_load_json
+
+__all__ = ["MapSettings", "fit_map", "organism_with_map", "rescue_profile", "measure_organism", "measure_finetuned"]
+
+
+@dataclass(frozen=True)
+class MapSettings:
+    """How the LABCLIP map is fitted on an organism (chapter 6's recipe: HNB loss on the train
+    split's complete captions and their swaps, validation split recorded)."""
+
+    epochs: int = 50
+    lr: float = 0.01
+    batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.lr <= 0 or self.batch_size < 2:
+            raise ValueError(f"map settings need epochs >= 1, lr > 0 and batch_size >= 2, got {self}")
+
+
+def fit_map(model, data, map_settings: MapSettings = MapSettings(), seed: int = 0, embeddings: dict | None = None
+            ) -> LinearAlignment:
+    """The LABCLIP map of ``model`` on ``data``: HNB loss on the train split's complete captions
+    and their swaps (validation split recorded), trained as ``map_settings`` says. ``embeddings``:
+    the splits' :func:`~labclip_lib.analysis.geometry.pair_embeddings` when already computed."""
+    emb = embeddings or {p: pair_embeddings(model, data, p) for p in ("train", "val")}
+    return fit_alignment({"train": emb["train"], "val": emb["val"]}, "hnb", seed=seed, epochs=map_settings.epochs,
+                         lr=map_settings.lr, batch_size=map_settings.batch_size)
+
+
+def organism_with_map(config: OrganismConfig, map_settings: MapSettings = MapSettings()
+                      ) -> tuple[EmbeddingModel, LinearAlignment]:
+    """The trained organism ``config`` (from the cache, or trained) and its LABCLIP map. Used in chapter 9."""
+    model = load_model(get_organism(config, progress=False))
+    return model, fit_map(model, build_data(config), map_settings, seed=config.seed)
+
+
+def rescue_profile(model, data, part: str = "test", map_settings: MapSettings = MapSettings(), seed: int = 0
+                   ) -> dict[str, float]:
+    """A model's binding profile on split ``part`` of ``data`` (see
+    :func:`~labclip_lib.analysis.profiles.binding_profile`) with ``map binding``: binding after a
+    LABCLIP map fitted on the train split (validation split recorded). ``image margin`` is the
+    image probe's lead over the bag-of-words ceiling, ``map gain`` the map's lead over binding.
+    Serves organisms and pretrained models alike. Used in chapters 7-9."""
+    row = binding_profile(model, data, part)
+    emb = {p: pair_embeddings(model, data, p) for p in dict.fromkeys(("train", "val", part))}
+    row["map binding"] = fit_map(model, data, map_settings, seed, emb).score(*triplet(emb[part]))
+    row["image margin"] = row["image probe"] - row["ceiling"]
+    row["map gain"] = row["map binding"] - row["binding"]
+    return row
+
+
+def _code() -> str:
+    return code_fingerprint("analysis.profiles", "analysis.probes", "analysis.geometry", "embed.cache",
+                            "alignment.estimator", "alignment.loss", "alignment.finetune", "experiments.rescue",
+                            "organisms.data", "world.captions")
+
+
+def _cached(config: OrganismConfig, what: str, arguments: dict, compute) -> dict[str, float]:
+    """``compute(path)`` for the trained organism ``config`` (trained first if needed), cached
+    under ``cache_dir("measures")`` keyed by its weights, ``arguments`` and the code."""
+    path = get_organism(config, progress=False)
+    weights = json.loads((path / ORGANISM_FILE).read_text())["weights_sha256"]
+    key = {"what": what, "organism": config.key, "weights": weights, **arguments, "code": _code()}
+    return compute_or_load_json(key, lambda: compute(path), directory=cache_dir("measures"), name=config.name)
+
+
+def measure_organism(config: OrganismConfig, part: str = "test", map_settings: MapSettings = MapSettings()
+                     ) -> dict[str, float]:
+    """Train (or fetch) the organism ``config`` and measure its :func:`rescue_profile` on its own
+    data's split ``part``, plus ``training seconds``. Cached."""
+    def compute(path) -> dict[str, float]:
+        row = rescue_profile(load_model(path), build_data(config), part, map_settings, seed=config.seed)
+        return {**row, "training seconds": organism_summary(path)["training seconds"]}
+
+    return _cached(config, "organism measures", {"part": part, "map": [map_settings.epochs, map_settings.lr,
+                                                                       map_settings.batch_size]}, compute)
+
+
+def measure_finetuned(config: OrganismConfig, part: str = "test", epochs: int = 1) -> dict[str, float]:
+    """``finetuned binding``: the organism ``config``'s binding on split ``part`` after paper 1's
+    CLIP-FT baseline (both encoders and a map trained with the LABCLIP loss for ``epochs``,
+    seeded by the organism's seed; chapter 6). Cached."""
+    if epochs < 1:
+        raise ValueError(f"fine-tuning needs at least one epoch, got {epochs}")
+
+    def compute(path) -> dict[str, float]:
+        data = build_data(config)
+        tuned = finetune_organism(load_model(path), data, epochs=epochs, seed=config.seed, progress=False).model
+        e = pair_embeddings(tuned, data, part)
+        return {"finetuned binding": binding_accuracy(e["image"], e["caption"], e["swap"])}
+
+    return _cached(config, "finetuned binding", {"part": part, "epochs": epochs}, compute)

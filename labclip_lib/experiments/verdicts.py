@@ -1,0 +1,117 @@
+"""Verdicts on the papers' claims, computed from measured numbers by rules stated in advance.
+
+Two kinds of claim:
+
+* a *contrast* ("low attribute density hurts binding"): the mean binding of the settings the
+  claim calls good minus the mean of those it calls bad. **reproduced** when that gap is at
+  least :attr:`VerdictRule.clear_gap`, **partly** when it is positive but smaller than that
+  and at least :attr:`VerdictRule.some_gap`, **not reproduced** otherwise;
+* a *level* ("batch size does not give reliable binding", "the right data give almost perfect
+  binding"): every value below (or the mean above) a threshold. "Reliable" is
+  :attr:`VerdictRule.reliable`, "almost perfect" :attr:`VerdictRule.almost_perfect`; **partly**
+  when the values straddle the threshold or miss it by less than ``some_gap``.
+
+The margin in each verdict is signed so that positive supports the claim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["VerdictRule", "RULE", "Verdict", "contrast_verdict", "below_verdict", "above_verdict", "verdict_table"]
+
+
+@dataclass(frozen=True)
+class VerdictRule:
+    """Thresholds of the verdicts (binding accuracy, two-way, chance 0.5)."""
+
+    clear_gap: float = 0.10
+    some_gap: float = 0.03
+    reliable: float = 0.90
+    almost_perfect: float = 0.95
+
+    def __post_init__(self) -> None:
+        if not 0 < self.some_gap < self.clear_gap < 0.5:
+            raise ValueError(f"need 0 < some_gap < clear_gap < 0.5, got {self.some_gap} and {self.clear_gap}")
+        if not 0.5 < self.reliable <= self.almost_perfect <= 1:
+            raise ValueError(f"need 0.5 < reliable <= almost_perfect <= 1, got {self.reliable}, {self.almost_perfect}")
+
+
+#: the book's rule
+RULE = VerdictRule()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One claim's verdict: ``verdict`` is "reproduced", "partly" or "not reproduced"; ``margin``
+    (positive supports the claim) and ``evidence`` say why."""
+
+    claim: str
+    verdict: str
+    margin: float
+    evidence: str
+
+    def __str__(self) -> str:
+        return f"{self.claim}: {self.verdict.upper()} (margin {self.margin:+.3f}; {self.evidence})"
+
+
+def _values(name: str, values: Sequence[float]) -> np.ndarray:
+    v = np.asarray(list(values), dtype=float)
+    if v.size == 0:
+        raise ValueError(f"no values for {name}")
+    if np.isnan(v).any():
+        raise ValueError(f"NaN among the values for {name}")
+    return v
+
+
+def _mean_sd(v: np.ndarray) -> str:
+    return f"{v.mean():.3f}" + (f" ± {v.std(ddof=1):.3f} (n={v.size})" if v.size > 1 else " (n=1)")
+
+
+def contrast_verdict(claim: str, good: Sequence[float], bad: Sequence[float], good_label: str, bad_label: str,
+                     rule: VerdictRule = RULE) -> Verdict:
+    """The claim "``bad`` settings bind worse than ``good`` ones": gap = mean(good) - mean(bad)."""
+    g, b = _values(good_label, good), _values(bad_label, bad)
+    gap = float(g.mean() - b.mean())
+    verdict = "reproduced" if gap >= rule.clear_gap else "partly" if gap >= rule.some_gap else "not reproduced"
+    return Verdict(claim, verdict, gap, f"{good_label} {_mean_sd(g)} vs {bad_label} {_mean_sd(b)}")
+
+
+def below_verdict(claim: str, values: Sequence[float], label: str, threshold: float | None = None,
+                  rule: VerdictRule = RULE) -> Verdict:
+    """The claim "none of ``values`` reaches ``threshold``" (default: reliable binding):
+    margin = threshold - max(values); partly when the best value passes it by less than
+    ``some_gap``."""
+    v = _values(label, values)
+    threshold = rule.reliable if threshold is None else threshold
+    margin = float(threshold - v.max())
+    verdict = "reproduced" if margin > 0 else "partly" if margin > -rule.some_gap else "not reproduced"
+    return Verdict(claim, verdict, margin, f"best of {label}: {v.max():.3f}, threshold {threshold:g}")
+
+
+def above_verdict(claim: str, values: Sequence[float], label: str, threshold: float | None = None,
+                  rule: VerdictRule = RULE) -> Verdict:
+    """The claim "``values`` reach ``threshold``" (default: almost perfect binding) on average:
+    margin = mean(values) - threshold; partly when short by less than ``some_gap`` or when some
+    but not all values reach it."""
+    v = _values(label, values)
+    threshold = rule.almost_perfect if threshold is None else threshold
+    margin = float(v.mean() - threshold)
+    if margin >= 0 and (v >= threshold).all():
+        verdict = "reproduced"
+    elif margin > -rule.some_gap or (v >= threshold).any():
+        verdict = "partly"
+    else:
+        verdict = "not reproduced"
+    return Verdict(claim, verdict, margin, f"{label} {_mean_sd(v)}, threshold {threshold:g}")
+
+
+def verdict_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
+    """The verdicts as a table indexed by claim."""
+    if not verdicts:
+        raise ValueError("no verdicts")
+    return pd.DataFrame([asdict(v) for v in verdicts]).set_index("claim")

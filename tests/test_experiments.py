@@ -1,0 +1,178 @@
+"""Paper 2's caption knobs, sweeps over organisms and the claims' verdicts (chapters 7-9)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from labclip_lib import experiments as X
+from labclip_lib import organisms as O
+from labclip_lib.world.captions import CaptionSpec, caption_statistics, describe_all, swap_negatives
+from labclip_lib.world.sampling import sample_scenes
+from labclip_lib.world.scenes import MATERIALS, SIZES
+
+TINY = O.OrganismConfig(name="tiny", n_scenes=300, epochs=1, batch_size=64, embed_dim=16, image_width=8,
+                        text_hidden=16, seed=1)
+FAST_MAP = X.MapSettings(epochs=2)
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return sample_scenes(3000, 3, seed=5, sizes=SIZES)
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 3])
+def test_attributes_per_object_knob_states_that_many_attributes(scenes, k):
+    caps = describe_all(scenes, attributes=k, seed=2)
+    stats = caption_statistics(caps, scenes)
+    assert stats["attributes_per_object"] == pytest.approx(k)
+    assert stats["attribute_density"] == (0.0 if k == 0 else 1.0)  # the colour is the first attribute
+    words = {w for c in caps for w in c.text.split()}
+    assert bool(words & set(SIZES + MATERIALS)) == (k >= 2)
+    if k == 2:  # size or material, each about half the time
+        sizes = sum(e[0] in SIZES for c in caps for e in c.extras) / sum(len(c.extras) for c in caps)
+        assert sizes == pytest.approx(0.5, abs=0.03)
+
+
+def test_extra_attributes_follow_the_scene_and_clevr_order(scenes):
+    caps = describe_all(scenes[:200], attributes=3, seed=0)
+    for cap, scene in zip(caps, scenes[:200]):
+        if len(set(scene.combination)) < len(scene):
+            continue  # two objects of the same colour and shape: which one a mention names is ambiguous
+        by_shape_colour = {(o.color, o.shape): (o.size, o.material) for o in scene.objects}
+        for (colour, shape), extras in zip(cap.mentions, cap.extras):
+            assert tuple(extras) == by_shape_colour[(colour, shape)]
+            assert f"{extras[0]} {colour} {extras[1]} {shape}" in cap.text  # "large red metal cube"
+
+
+def test_swap_negatives_move_colours_only(scenes):
+    caps = describe_all(scenes[:300], attributes=3, seed=0)
+    negs = swap_negatives(caps, seed=0, scenes=scenes[:300])
+    assert sum(n is not None for n in negs) > 250
+    for cap, neg in zip(caps, negs):
+        if neg is not None:
+            assert neg.extras == cap.extras and [s for _, s in neg.mentions] == [s for _, s in cap.mentions]
+            assert sorted(c for c, _ in neg.mentions) == sorted(c for c, _ in cap.mentions)
+            assert neg.bound_pairs != cap.bound_pairs
+
+
+def test_density_and_attributes_combine(scenes):
+    caps = describe_all(scenes, attributes=3, attribute_density=0.4, seed=3)
+    stats = caption_statistics(caps, scenes)
+    assert stats["attribute_density"] == pytest.approx(0.4, abs=0.02)
+    assert stats["attributes_per_object"] == pytest.approx(2.4, abs=0.02)  # size and material always stated
+
+
+def test_default_attributes_keep_old_captions_and_keys(scenes):
+    before = describe_all(scenes[:50], CaptionSpec(), seed=4)
+    assert [c.text for c in before] == [c.text for c in describe_all(scenes[:50], attributes=1, seed=4)]
+    assert "attributes" not in O.organism_config("complete").to_dict()["captions"][0][1]
+    rich = X.vary(O.organism_config("complete"), "attributes", 3)
+    assert rich.to_dict()["captions"][0][1]["attributes"] == 3
+    assert O.OrganismConfig.from_dict(rich.to_dict()) == rich
+
+
+def test_vocabulary_grows_only_for_attribute_words():
+    assert O.organism_vocabulary(TINY) == O.VOCABULARY
+    rich = O.organism_vocabulary(X.vary(TINY, "attributes", 2))
+    assert set(rich) - set(O.VOCABULARY) == set(SIZES + MATERIALS)
+    O.WordTokenizer(rich)(["large red metal cube and small blue rubber sphere"])
+    with pytest.raises(ValueError, match="out-of-vocabulary"):
+        O.WordTokenizer()(["large red cube"])
+
+
+@pytest.mark.parametrize("knob, value, match", [
+    ("attribute_density", -0.1, "attribute_density"), ("attribute_density", 1.5, r"\[0, 1\]"),
+    ("completeness", 2, "completeness"), ("saliency_bias", -1, "saliency_bias"),
+    ("attributes", 4, "from 0 to 3"), ("attributes", -1, "attributes"), ("attributes", 1.5, "integer"),
+    ("batch_size", 0, "batch_size must be at least 2"), ("batch_size", 2.5, "whole number"),
+    ("batch_size (equal steps)", 96, "whole number"), ("n_objects", 0, "positive"),
+    ("hard_negatives", 1, "True or False"), ("colour", 1, "unknown knob"),
+])
+def test_bad_knob_values_fail_with_the_knob_named(knob, value, match):
+    with pytest.raises(ValueError, match=match):
+        X.vary(TINY, knob, value)
+
+
+def test_knobs_change_what_they_name():
+    assert X.vary(TINY, "batch_size (equal steps)", 256).epochs == 4
+    assert X.vary(TINY, "batch_size (equal steps)", 256).batch_size == 256
+    assert X.vary(TINY, "n_objects", 4).n_objects == (4,)
+    mixed = replace(TINY, captions=((0.5, CaptionSpec()), (0.5, CaptionSpec(completeness=0.5))))
+    assert [s.saliency_bias for _, s in X.vary(mixed, "saliency_bias", 1.0).captions] == [1.0, 1.0]
+    points = X.sweep_configs(TINY, {"completeness": [0.5, 1.0], "saliency_bias": [0.0, 1.0]}, seeds=[0, 1])
+    assert len(points) == 8 and len({c.key for _, c in points}) == 8
+    with pytest.raises(ValueError, match="empty list of values"):
+        X.sweep_configs(TINY, {"completeness": []})
+    with pytest.raises(ValueError, match="at least one seed"):
+        X.sweep_configs(TINY, {"completeness": [1.0]}, seeds=[])
+
+
+def test_sweep_returns_one_row_per_point_and_reuses_the_cache(monkeypatch):
+    table = X.sweep(TINY, "attribute_density", [0.0, 1.0], map_settings=FAST_MAP, jobs=1)
+    assert list(table["attribute_density"]) == [0.0, 1.0] and list(table["seed"]) == [0, 0]
+    for column in ("binding", "image probe", "text probe", "ceiling", "map binding", "training seconds"):
+        assert table[column].notna().all()
+    assert table["binding"].between(0, 1).all() and (table["training seconds"] > 0).all()
+    assert np.allclose(table["map gain"], table["map binding"] - table["binding"])
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again instead of reading the cache")
+
+    monkeypatch.setattr(O.store, "train_organism", no_training)
+    monkeypatch.setattr(X.rescue, "rescue_profile", no_training)
+    again = X.sweep(TINY, "attribute_density", [0.0, 1.0], map_settings=FAST_MAP, jobs=1)
+    assert again.drop(columns="seconds").equals(table.drop(columns="seconds"))
+
+
+def test_verdicts_follow_the_stated_rule():
+    assert X.contrast_verdict("c", [0.95, 0.97], [0.6], "good", "bad").verdict == "reproduced"
+    assert X.contrast_verdict("c", [0.8], [0.75], "good", "bad").verdict == "partly"
+    v = X.contrast_verdict("c", [0.7], [0.75], "good", "bad")
+    assert v.verdict == "not reproduced" and v.margin == pytest.approx(-0.05)
+    assert X.below_verdict("b", [0.6, 0.7], "batches").verdict == "reproduced"
+    assert X.below_verdict("b", [0.6, 0.91], "batches").verdict == "partly"
+    assert X.below_verdict("b", [0.6, 0.99], "batches").verdict == "not reproduced"
+    assert X.above_verdict("a", [0.97, 0.99], "right").verdict == "reproduced"
+    assert X.above_verdict("a", [0.93, 0.99], "right").verdict == "partly"
+    assert X.above_verdict("a", [0.7, 0.8], "right").verdict == "not reproduced"
+    with pytest.raises(ValueError, match="NaN"):
+        X.contrast_verdict("c", [float("nan")], [0.5], "good", "bad")
+    with pytest.raises(ValueError, match="no values"):
+        X.below_verdict("b", [], "batches")
+    table = X.verdict_table([v])
+    assert table.loc["c", "verdict"] == "not reproduced"
+
+
+def test_worker_processes_give_the_serial_numbers(tmp_path, monkeypatch):
+    config = replace(TINY, seed=2)
+    points = X.sweep_configs(config, {"saliency_bias": [0.0, 1.0]}, [2])
+    parallel = X.run_points(points, map_settings=FAST_MAP, jobs=2)
+    monkeypatch.setenv("LABCLIP_CACHE", str(tmp_path))  # an empty cache: the serial run trains anew, in-process
+    serial = X.run_points(points, map_settings=FAST_MAP, jobs=1)
+    assert parallel.drop(columns=["seconds", "training seconds"]).equals(
+        serial.drop(columns=["seconds", "training seconds"]))
+
+
+def test_grids_run_their_verdict_points_with_more_seeds_and_judge_claims():
+    points = X.grid_points("completeness", seeds=[0], verdict_seeds=[0, 1, 2])
+    values = sorted((labels["completeness"], labels["seed"]) for labels, _ in points)
+    assert values == [(0.25, 0), (0.25, 1), (0.25, 2), (0.5, 0), (0.75, 0), (1.0, 0), (1.0, 1), (1.0, 2)]
+    assert all(c.n_objects == (4,) for _, c in points)
+    changed = X.grid_points("completeness", changes={"n_scenes": 400}, values={"completeness": [0.5]})
+    assert [c.n_scenes for _, c in changed] == [400] and [lab["completeness"] for lab, _ in changed] == [0.5]
+    with pytest.raises(ValueError, match="has no knob"):
+        X.grid_points("completeness", values={"saliency_bias": [0.0]})
+    with pytest.raises(ValueError, match="unknown grid"):
+        X.grid_points("colour")
+    import pandas as pd
+
+    table = pd.DataFrame([{"grid": "completeness", "completeness": c, "seed": s, "binding": b}
+                          for c, s, b in [(1.0, 0, 0.9), (1.0, 1, 0.92), (0.25, 0, 0.6), (0.25, 1, 0.62)]])
+    v = X.claim_verdict("2a", table)
+    assert v.verdict == "reproduced" and v.margin == pytest.approx(0.3)
+    assert list(X.claim_verdicts(table).index) == ["2a"]
+    with pytest.raises(ValueError, match="no rows of a grid testing claim 3"):
+        X.claim_verdict("3", table)
