@@ -157,6 +157,7 @@ def write_benchmark_fixtures(root: str | Path) -> dict[str, Path]:
       ``cifar-100-binary/test.bin`` (labels 99, 1);
     * ``"pug_spare"``: ``PUG_SPARE.csv`` and ``<world>/<file>.jpg``: 2 worlds x 3 animal pairs
       (our shapes) x 3 texture pairs (our colours, capitalised), all with two different textures;
+    * ``"pug_spar"``: the same rows and images in PUG:SPAR's layout (``labels.csv``);
     * ``"folder"``: an image folder with classes ``red`` and ``blue`` (3 images each).
 
     Every caption is in our caption language (:data:`BENCHMARK_CAPTIONS`). Same call, same files.
@@ -165,7 +166,7 @@ def write_benchmark_fixtures(root: str | Path) -> dict[str, Path]:
     caps = BENCHMARK_CAPTIONS
     out = {"coco": root / "coco", "flickr30k": root / "flickr30k", "aro": root / "aro",
            "sugarcrepe": root / "sugar", "coco_val2017": root / "sugar" / "val2017", "cifar": root / "cifar",
-           "pug_spare": root / "pug_spare", "folder": root / "folder"}
+           "pug_spare": root / "pug_spare", "pug_spar": root / "pug_spar", "folder": root / "folder"}
     _karpathy(out["coco"], "coco", "val2014", "COCO_val2014_")
     _karpathy(out["flickr30k"], "flickr30k", "flickr30k-images", "")
     for i, col in enumerate(_FIXTURE_COLORS[:2]):
@@ -191,10 +192,12 @@ def write_benchmark_fixtures(root: str | Path) -> dict[str, Path]:
         for a1, a2 in (("cube", "sphere"), ("sphere", "cylinder"), ("cylinder", "cube")):
             for t1, t2 in (("Red", "Blue"), ("Blue", "Red"), ("Green", "Gray")):
                 fname = f"{a1}_{a2}_{t1}_{t2}.jpg"
-                write_jpeg(out["pug_spare"] / w / fname, col, (36, 30))
+                for which in ("pug_spare", "pug_spar"):
+                    write_jpeg(out[which] / w / fname, col, (36, 30))
                 rows.append({"filename": fname, "world_name": w, "character_name": a1, "character2_name": a2,
                              "character_texture": t1, "character2_texture": t2})
     pd.DataFrame(rows).to_csv(out["pug_spare"] / "PUG_SPARE.csv", index=False)
+    pd.DataFrame(rows).to_csv(out["pug_spar"] / "labels.csv", index=False)
     for c, col in zip(("red", "blue"), _FIXTURE_COLORS[:2]):
         for j in range(3):
             write_jpeg(out["folder"] / c / f"{j}.jpg", col, (40 + j, 40))

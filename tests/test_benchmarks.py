@@ -493,3 +493,18 @@ def test_spacy_tagger_says_how_to_install():
             SpacyTagger()("a red cube")
     else:
         pytest.skip("spaCy is installed")
+
+
+def test_pug_spar_csv_layout_applies_the_authors_filter(tmp_path):
+    import pandas as pd
+
+    from labclip_lib.testing import write_benchmark_fixtures
+
+    root = write_benchmark_fixtures(tmp_path)["pug_spar"]
+    spar = load_pug(root, "spar")
+    assert len(spar) == 18  # the fixture's 18 rows all pass: two different animals, no "Default" texture
+    table = pd.read_csv(root / "labels.csv")
+    table.loc[0, "character_texture"] = "Default"
+    table.loc[1, "character2_name"] = table.loc[1, "character_name"]
+    table.to_csv(root / "labels.csv", index=False)
+    assert len(load_pug(root, "spar")) == 16

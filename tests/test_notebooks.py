@@ -52,7 +52,8 @@ TINY = {
 PRETRAINED = {"PRETRAINED_SCENES": 300}
 #: a chapter's data-path parameter -> the fixture dataset (labclip_lib.testing.write_benchmark_fixtures) it gets
 DATA_PATHS = {"COCO_DIR": "coco", "FLICKR30K_DIR": "flickr30k", "ARO_DIR": "aro", "SUGARCREPE_DIR": "sugarcrepe",
-              "COCO_VAL2017_DIR": "coco_val2017", "CIFAR_DIR": "cifar", "PUG_SPARE_DIR": "pug_spare"}
+              "COCO_VAL2017_DIR": "coco_val2017", "CIFAR_DIR": "cifar", "PUG_SPARE_DIR": "pug_spare",
+              "PUG_SPAR_DIR": "pug_spar", "IMAGENET_DIR": "folder"}
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from functools import partial
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -47,6 +48,7 @@ from ..benchmarks import (
     load_coco_karpathy,
     load_coco_order,
     load_flickr30k_order,
+    load_image_folder,
     load_pug,
     load_released_map,
     load_sugarcrepe,
@@ -345,6 +347,9 @@ PATH_PARAMETERS: dict[str, str] = {
     "COCO_VAL2017_DIR": "COCO val2017 images (SugarCrepe's images; default SUGARCREPE_DIR/val2017)",
     "CIFAR_DIR": "CIFAR-10 and/or CIFAR-100 binary versions (cifar-10-batches-bin/, cifar-100-binary/)",
     "PUG_SPARE_DIR": "PUG:SPARE's PUG_SPARE.csv and <world_name>/ image folders",
+    "PUG_SPAR_DIR": "PUG:SPAR's labels.csv and images (or the hub's parquet files, with pyarrow)",
+    "IMAGENET_DIR": "ImageNet val (or any image folder): one folder of images per class; optionally "
+                    "IMAGENET_CLASSNAMES, a text file with one readable class name per line in sorted folder order",
 }
 
 
@@ -475,10 +480,13 @@ def _zeroshot(setup, paths, **_):
             print(f"{which}: not in CIFAR_DIR (skipped)")
     if not sets:
         raise DatasetNotFoundError("CIFAR", [paths["CIFAR_DIR"]], "see load_cifar", "neither CIFAR-10 nor CIFAR-100")
+    return _zeroshot_rows(setup, sets.values())
 
+
+def _zeroshot_rows(setup, sets) -> list[dict]:
     def ev(m):
         out = {}
-        for ds in sets.values():
+        for ds in sets:
             r = evaluate_zeroshot(m, ds)
             out |= {f"{ds.name} {k}": r[k] for k in ("top-1", "top-5", "mean per-class recall")}
         return out
@@ -486,10 +494,19 @@ def _zeroshot(setup, paths, **_):
     return _rows(setup, ev)
 
 
-def _pug(setup, paths, seed=0, val=0.1, test=0.1, map_settings=MapSettings(batch_size=512), **_):
-    records = load_pug(paths["PUG_SPARE_DIR"], "spare")
+def _image_folder(setup, paths, **_):
+    names_file = paths.get("IMAGENET_CLASSNAMES")
+    names = None
+    if names_file:
+        names = [line.strip() for line in Path(names_file).read_text().splitlines() if line.strip()]
+    return _zeroshot_rows(setup, [load_image_folder(paths["IMAGENET_DIR"], names, name="image folder (ImageNet)")])
+
+
+def _pug(setup, paths, seed=0, val=0.1, test=0.1, map_settings=MapSettings(batch_size=512), which="spare", **_):
+    name = f"PUG:{which.upper()}"
+    records = load_pug(paths[f"PUG_{which.upper()}_DIR"], which)
     split = leak_free_split(records, val, test, seed)
-    test_set = pug_pairs(records, split["test"], name="PUG:SPARE test (leak-free)")
+    test_set = pug_pairs(records, split["test"], name=f"{name} test (leak-free)")
     rows = _rows(setup, lambda m: evaluate_choice(m, test_set))
     if len(split["train"]):
         # the authors' protocol: a map fitted on the (here leak-free) train part, HNB, their PUG recipe
@@ -506,7 +523,7 @@ def _pug(setup, paths, seed=0, val=0.1, test=0.1, map_settings=MapSettings(batch
             emb, "hnb", seed=seed, epochs=map_settings.epochs, lr=map_settings.lr, batch_size=map_settings.batch_size
         )
         after = evaluate_choice(AlignedModel(setup.model, pug_map), test_set)
-        rows.append({"map": "PUG:SPARE map (leak-free train)", **after})
+        rows.append({"map": f"{name} map (leak-free train)", **after})
     return rows
 
 
@@ -517,13 +534,16 @@ _RUNNERS: dict[str, tuple[tuple[str, ...], Callable]] = {
     "ARO order": (("COCO_DIR", "FLICKR30K_DIR"), _order),
     "SugarCrepe": (("SUGARCREPE_DIR",), _sugarcrepe),
     "zero-shot CIFAR": (("CIFAR_DIR",), _zeroshot),
+    "zero-shot image folder": (("IMAGENET_DIR",), _image_folder),
     "PUG:SPARE": (("PUG_SPARE_DIR",), _pug),
+    "PUG:SPAR": (("PUG_SPAR_DIR",), partial(_pug, which="spar")),
 }
 
 
 def real_benchmark(setup: PretrainedSetup | None, name: str, paths: Mapping[str, str | Path | None], **options):
     """Run benchmark family ``name`` (one of ``"COCO retrieval"``, ``"ARO VG-Relation /
-    VG-Attribution"``, ``"ARO order"``, ``"SugarCrepe"``, ``"zero-shot CIFAR"``, ``"PUG:SPARE"``) on
+    VG-Attribution"``, ``"ARO order"``, ``"SugarCrepe"``, ``"zero-shot CIFAR"``, ``"zero-shot image
+    folder"`` (ImageNet), ``"PUG:SPARE"``, ``"PUG:SPAR"``) on
     the setup's model before and after each of its maps: a formatted table, one row per map (the
     numbers stay in ``setup.results[name]``). Prints one line and returns None when ``setup`` is
     None (no ``MODEL_ID``) or the data path is not set. ``options``: ``seed`` (perturbations,

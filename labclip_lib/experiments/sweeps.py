@@ -133,6 +133,11 @@ def sweep_configs(base: OrganismConfig, knobs: dict[str, Sequence[Any]], seeds: 
     return out
 
 
+def _cost(config: OrganismConfig) -> float:
+    """A rough training cost: images seen times objects per image."""
+    return config.n_scenes * config.epochs * max(config.n_objects)
+
+
 def _render_task(n: int, counts: tuple[int, ...], seed: int, resolution: int, sizes: tuple[str, ...]) -> None:
     with torch_threads(1):
         rendered_scenes(n, list(counts), seed, resolution, sizes=sizes)
@@ -166,8 +171,10 @@ def run_points(points: Sequence[tuple[dict, OrganismConfig]], part: str = "test"
     scene_sets = sorted({(c.n_scenes, c.n_objects, c.seed, c.resolution, c.sizes) for _, c in points})
     parallel_map(_render_task, scene_sets, n_jobs=jobs)  # each set once, before organisms need it
     unique = {c.key: c for _, c in points}  # a config in several grids is trained and measured once
-    tasks = [(c.to_dict(), part, map_settings, finetune_epochs) for c in unique.values()]
-    rows = dict(zip(unique, parallel_map(_measure_task, tasks, n_jobs=jobs)))
+    # the costliest organisms first, so that no worker is left alone with a long one at the end
+    order = sorted(unique, key=lambda k: -_cost(unique[k]))
+    tasks = [(unique[k].to_dict(), part, map_settings, finetune_epochs) for k in order]
+    rows = dict(zip(order, parallel_map(_measure_task, tasks, n_jobs=jobs)))
     return pd.DataFrame([{**labels, "organism": c.key, **rows[c.key]} for labels, c in points])
 
 
