@@ -22,10 +22,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..alignment.estimator import fit_alignment, triplet
+from ..alignment.estimator import triplet
 from ..analysis.geometry import pair_embeddings
 from ..analysis.profiles import CLIP_LIKE, ClipLikeCriterion, binding_profile
 from ..embed.protocol import EmbeddingModel
+from ..experiments.rescue import MapSettings, fit_map
 from ..metrics import report_rows
 from ..models import load_model
 from ..organisms import OrganismData, OrganismModel, build_data, get_organism, organism_config
@@ -87,8 +88,8 @@ def clip_like_profile(model: EmbeddingModel, data: OrganismData, part: str = "va
         base = untrained if isinstance(untrained, dict) else binding_profile(untrained, data, part)
         row |= {"untrained image probe": base["image probe"], "untrained text probe": base["text probe"]}
     emb = {p: pair_embeddings(model, data, p) for p in ("train", part)}
-    alignment = fit_alignment({"train": emb["train"], "val": emb[part]}, "hnb", seed=seed, epochs=map_epochs,
-                              lr=map_lr, batch_size=map_batch_size)
+    alignment = fit_map(model, data, MapSettings(map_epochs, map_lr, map_batch_size), seed,
+                        {"train": emb["train"], "val": emb[part]})
     row["map binding"] = alignment.score(*triplet(emb[part]))
     return row
 

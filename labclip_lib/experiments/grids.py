@@ -136,11 +136,16 @@ def _value(v: Any) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
+def _point(grid: str, values) -> str:
+    """The label of one point of ``grid``: its knobs' values, e.g. ``"completeness = 0.25"``."""
+    return ", ".join(f"{k} = {_value(values[k])}" for k, _ in GRIDS[grid].knobs)
+
+
 def with_points(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` (rows of :func:`run_grids`) with a ``point`` column naming each row's setting of
     its grid's knobs, e.g. ``"completeness = 0.25"`` (for tables grouped by grid and point)."""
     def label(row) -> str:
-        return ", ".join(f"{k} = {_value(row[k])}" for k, _ in GRIDS[row["grid"]].knobs)
+        return _point(row["grid"], row)
 
     return table.assign(point=table.apply(label, axis=1))
 
@@ -278,7 +283,7 @@ def rescue_entries(names: Sequence[str], seed: int = 0, changes: dict | None = N
     out = {}
     for name in names:
         for labels, config in grid_points(name, seeds=(seed,), verdict_seeds=(), changes=changes):
-            point = ", ".join(f"{k} = {_value(labels[k])}" for k, _ in GRIDS[name].knobs)
+            point = _point(name, labels)
             out[f"{name}: {point}"] = organism_with_map(config, map_settings)
     return out
 
