@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from .runtime import cache_dir
 
 __all__ = ["key_hash", "fingerprint_strings", "fingerprint_array", "tensors_digest", "code_fingerprint",
-           "compute_or_load", "compute_or_load_json", "write_directory", "save_directory", "read_directory"]
+           "compute_or_load", "compute_or_load_json", "json_entry", "write_directory", "save_directory", "read_directory"]
 
 
 def write_directory(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -185,14 +185,20 @@ def compute_or_load(key: dict, compute: Callable[[], torch.Tensor | dict[str, to
     return value
 
 
+def json_entry(key: dict, *, directory: str | Path | None = None, name: str = "json") -> Path:
+    """Where :func:`compute_or_load_json` keeps the value of ``key`` (present or not)."""
+    folder = Path(directory) if directory is not None else cache_dir("json")
+    return folder / f"{name}-{key_hash(key)[:24]}.json"
+
+
 def compute_or_load_json(key: dict, compute: Callable[[], object], *, directory: str | Path | None = None,
                          name: str = "json"):
     """Like :func:`compute_or_load` for a JSON-serialisable value (lists, dicts, strings,
     numbers, None): stored as ``{name}-{hash[:24]}.json`` with its key and a checksum; a foreign,
     corrupt or truncated entry is recomputed. Tuples come back as lists."""
-    folder = Path(directory) if directory is not None else cache_dir("json")
+    path = json_entry(key, directory=directory, name=name)
+    folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}-{key_hash(key)[:24]}.json"
     if path.exists():
         try:
             stored = json.loads(path.read_text())

@@ -176,3 +176,41 @@ def test_grids_run_their_verdict_points_with_more_seeds_and_judge_claims():
     assert list(X.claim_verdicts(table).index) == ["2a"]
     with pytest.raises(ValueError, match="no rows of a grid testing claim 3"):
         X.claim_verdict("3", table)
+
+
+def test_measuring_a_new_organism_builds_its_data_once(monkeypatch):
+    config = replace(TINY, seed=3)
+    assert O.trained_organism(config) is None
+    built = []
+    real = O.build_data
+
+    def counting(cfg, *args, **kwargs):
+        built.append(cfg.key)
+        return real(cfg, *args, **kwargs)
+
+    monkeypatch.setattr(O.store, "build_data", counting)
+    monkeypatch.setattr(X.rescue, "build_data", counting)
+    row = X.measure_organism(config, "test", FAST_MAP)
+    assert built == [config.key]  # trained and measured on one build of its data
+    path = O.trained_organism(config)
+    assert path is not None and 0 <= row["map binding"] <= 1
+
+    def no_fitting(*args, **kwargs):
+        raise AssertionError("fitted the map again instead of reading the one measured")
+
+    monkeypatch.setattr(X.rescue, "fit_map", no_fitting)
+    model, alignment = X.organism_with_map(config, FAST_MAP)  # the explorer's map is the measured one
+    e = X.rescue.pair_embeddings(model, real(config), "test")
+    assert alignment.score(e["image"], e["caption"], e["swap"]) == pytest.approx(row["map binding"])
+
+
+def test_stored_train_binding_reads_the_first_scenes_of_the_split(monkeypatch):
+    monkeypatch.setattr(O.store, "TRAIN_METRIC_SCENES", 40)
+    config = replace(TINY, seed=4)
+    network, meta = O.read_organism(O.get_organism(config, progress=False))
+    tok = O.WordTokenizer(O.organism_vocabulary(config))
+    data = O.build_data(config)
+    assert meta["metrics"]["train"] == O.binding_accuracy_2way(network, tok, data, "train", limit=40)
+    assert meta["metrics"]["test"] == O.binding_accuracy_2way(network, tok, data, "test")
+    idx = [i for i in data.split.train if data.eval_negatives[i] is not None]
+    assert len(idx) > 40  # so the limit took effect

@@ -109,3 +109,24 @@ def test_image_embeddings_cached_per_model_and_data(tmp_path):
     data.key = ""
     assert torch.allclose(image_embeddings(model, data, directory=tmp_path), direct, atol=1e-6)
     assert len(list(tmp_path.iterdir())) == n_files
+
+
+def test_evaluation_captions_are_made_once_per_scene_set(monkeypatch):
+    import labclip_lib.organisms.data as D
+
+    complete = OrganismConfig(name="eval-share", n_scenes=300, seed=6)
+    natural = OrganismConfig(name="eval-share-natural", n_scenes=300, seed=6, shuffle_words=True,
+                             captions=((1.0, D.CaptionSpec(completeness=0.5, attribute_density=0.5)),))
+    first = build_data(complete)
+
+    def no_captioning(*args, **kwargs):
+        raise AssertionError("evaluation captions made again for a scene set that has them")
+
+    monkeypatch.setattr(D, "_evaluation_records", no_captioning)
+    other = build_data(natural)  # another diet on the same scenes reads them
+    assert other.train_texts != first.train_texts
+    assert other.eval_captions == first.eval_captions and other.eval_negatives == first.eval_negatives
+    monkeypatch.undo()
+    assert build_data(natural, cache=False).eval_captions == first.eval_captions
+    reseeded = build_data(OrganismConfig(name="eval-share", n_scenes=300, seed=7))
+    assert reseeded.eval_captions != first.eval_captions  # another seed: other scenes and captions

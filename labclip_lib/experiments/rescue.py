@@ -9,7 +9,9 @@ attribute swaps).
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..alignment.estimator import LinearAlignment, fit_alignment, triplet
 from ..alignment.finetune import finetune_organism
@@ -18,10 +20,10 @@ from ..analysis.profiles import binding_profile
 from ..embed.protocol import EmbeddingModel
 from ..metrics import binding_accuracy
 from ..models import load_model
-from ..organisms import OrganismConfig, build_data, get_organism, organism_summary
+from ..organisms import OrganismConfig, OrganismData, build_data, get_organism, organism_summary, trained_organism
 from ..organisms.store import ORGANISM_FILE
 from ..runtime import cache_dir
-from ..storage import code_fingerprint, compute_or_load_json
+from ..storage import code_fingerprint, compute_or_load_json, key_hash
 
 __all__ = ["MapSettings", "fit_map", "organism_with_map", "rescue_profile", "measure_organism", "measure_finetuned"]
 
@@ -52,9 +54,30 @@ def fit_map(model, data, map_settings: MapSettings = MapSettings(), seed: int = 
 
 def organism_with_map(config: OrganismConfig, map_settings: MapSettings = MapSettings()
                       ) -> tuple[EmbeddingModel, LinearAlignment]:
-    """The trained organism ``config`` (from the cache, or trained) and its LABCLIP map. Used in chapter 9."""
-    model = load_model(get_organism(config, progress=False))
-    return model, fit_map(model, build_data(config), map_settings, seed=config.seed)
+    """The trained organism ``config`` (from the cache, or trained) and its LABCLIP map: the map
+    :func:`measure_organism` fitted and kept, or fitted now (and kept). Used in chapter 9."""
+    path = get_organism(config, progress=False)
+    model = load_model(path)
+    entry = _map_entry(config, path, map_settings)
+    if entry.exists():
+        try:
+            return model, LinearAlignment.load(entry)
+        except ValueError as err:
+            warnings.warn(f"re-fitting the map of {config.name!r}: {err}", stacklevel=2)
+    alignment = fit_map(model, build_data(config), map_settings, seed=config.seed)
+    alignment.save(entry)
+    return model, alignment
+
+
+def _profile_and_map(model, data, part: str, map_settings: MapSettings, seed: int
+                     ) -> tuple[dict[str, float], LinearAlignment]:
+    row = binding_profile(model, data, part)
+    emb = {p: pair_embeddings(model, data, p) for p in dict.fromkeys(("train", "val", part))}
+    alignment = fit_map(model, data, map_settings, seed, emb)
+    row["map binding"] = alignment.score(*triplet(emb[part]))
+    row["image margin"] = row["image probe"] - row["ceiling"]
+    row["map gain"] = row["map binding"] - row["binding"]
+    return row, alignment
 
 
 def rescue_profile(model, data, part: str = "test", map_settings: MapSettings = MapSettings(), seed: int = 0
@@ -64,12 +87,7 @@ def rescue_profile(model, data, part: str = "test", map_settings: MapSettings = 
     LABCLIP map fitted on the train split (validation split recorded). ``image margin`` is the
     image probe's lead over the bag-of-words ceiling, ``map gain`` the map's lead over binding.
     Serves organisms and pretrained models alike. Used in chapters 7-9."""
-    row = binding_profile(model, data, part)
-    emb = {p: pair_embeddings(model, data, p) for p in dict.fromkeys(("train", "val", part))}
-    row["map binding"] = fit_map(model, data, map_settings, seed, emb).score(*triplet(emb[part]))
-    row["image margin"] = row["image probe"] - row["ceiling"]
-    row["map gain"] = row["map binding"] - row["binding"]
-    return row
+    return _profile_and_map(model, data, part, map_settings, seed)[0]
 
 
 def _code() -> str:
@@ -78,21 +96,48 @@ def _code() -> str:
                             "organisms.data", "world.captions")
 
 
+class _Data:
+    """An organism's :func:`build_data`, built on first use and then kept (one task may train
+    the organism and measure it: the data are built once)."""
+
+    def __init__(self, config: OrganismConfig) -> None:
+        self.config, self._data = config, None
+
+    def __call__(self) -> OrganismData:
+        if self._data is None:
+            self._data = build_data(self.config)
+        return self._data
+
+
+def _weights(path) -> str:
+    return json.loads((path / ORGANISM_FILE).read_text())["weights_sha256"]
+
+
+def _map_entry(config: OrganismConfig, path, map_settings: MapSettings) -> Path:
+    """Where the LABCLIP map of the trained organism at ``path`` is kept (keyed by its weights,
+    the map's settings and the code)."""
+    key = {"what": "labclip map", "organism": config.key, "weights": _weights(path),
+           "map": [map_settings.epochs, map_settings.lr, map_settings.batch_size], "code": _code()}
+    return cache_dir("measures") / "maps" / f"{config.name}-{key_hash(key)[:24]}"
+
+
 def _cached(config: OrganismConfig, what: str, arguments: dict, compute) -> dict[str, float]:
-    """``compute(path)`` for the trained organism ``config`` (trained first if needed), cached
-    under ``cache_dir("measures")`` keyed by its weights, ``arguments`` and the code."""
-    path = get_organism(config, progress=False)
-    weights = json.loads((path / ORGANISM_FILE).read_text())["weights_sha256"]
-    key = {"what": what, "organism": config.key, "weights": weights, **arguments, "code": _code()}
-    return compute_or_load_json(key, lambda: compute(path), directory=cache_dir("measures"), name=config.name)
+    """``compute(path, data)`` for the trained organism ``config`` (trained first if needed;
+    ``data()`` returns its data), cached under ``cache_dir("measures")`` keyed by its weights,
+    ``arguments`` and the code."""
+    data = _Data(config)
+    path = trained_organism(config) or get_organism(config, progress=False, data=data())
+    key = {"what": what, "organism": config.key, "weights": _weights(path), **arguments, "code": _code()}
+    return compute_or_load_json(key, lambda: compute(path, data), directory=cache_dir("measures"), name=config.name)
 
 
 def measure_organism(config: OrganismConfig, part: str = "test", map_settings: MapSettings = MapSettings()
                      ) -> dict[str, float]:
     """Train (or fetch) the organism ``config`` and measure its :func:`rescue_profile` on its own
     data's split ``part``, plus ``training seconds``. Cached."""
-    def compute(path) -> dict[str, float]:
-        row = rescue_profile(load_model(path), build_data(config), part, map_settings, seed=config.seed)
+    def compute(path, data) -> dict[str, float]:
+        row, alignment = _profile_and_map(load_model(path), data(), part, map_settings, config.seed)
+        alignment.save(_map_entry(config, path, map_settings))  # the map chapter 9's explorer shows
         return {**row, "training seconds": organism_summary(path)["training seconds"]}
 
     return _cached(config, "organism measures", {"part": part, "map": [map_settings.epochs, map_settings.lr,
@@ -106,10 +151,9 @@ def measure_finetuned(config: OrganismConfig, part: str = "test", epochs: int = 
     if epochs < 1:
         raise ValueError(f"fine-tuning needs at least one epoch, got {epochs}")
 
-    def compute(path) -> dict[str, float]:
-        data = build_data(config)
-        tuned = finetune_organism(load_model(path), data, epochs=epochs, seed=config.seed, progress=False).model
-        e = pair_embeddings(tuned, data, part)
+    def compute(path, data) -> dict[str, float]:
+        tuned = finetune_organism(load_model(path), data(), epochs=epochs, seed=config.seed, progress=False).model
+        e = pair_embeddings(tuned, data(), part)
         return {"finetuned binding": binding_accuracy(e["image"], e["caption"], e["swap"])}
 
     return _cached(config, "finetuned binding", {"part": part, "epochs": epochs}, compute)

@@ -25,9 +25,8 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from ..organisms import OrganismConfig
+from ..organisms import OrganismConfig, prepare_scene_set, scene_set_ready
 from ..runtime import parallel_map, torch_threads
-from ..world.scenesets import rendered_scenes
 from .rescue import MapSettings, measure_finetuned, measure_organism
 
 __all__ = ["KNOBS", "vary", "sweep_configs", "run_points", "sweep", "sweep_grid", "grid_cost"]
@@ -138,9 +137,9 @@ def _cost(config: OrganismConfig) -> float:
     return config.n_scenes * config.epochs * max(config.n_objects)
 
 
-def _render_task(n: int, counts: tuple[int, ...], seed: int, resolution: int, sizes: tuple[str, ...]) -> None:
+def _scene_set_task(config_dict: dict) -> None:
     with torch_threads(1):
-        rendered_scenes(n, list(counts), seed, resolution, sizes=sizes)
+        prepare_scene_set(OrganismConfig.from_dict(config_dict))
 
 
 def _measure_task(config_dict: dict, part: str, map_settings: MapSettings, finetune_epochs: int) -> dict:
@@ -164,12 +163,16 @@ def run_points(points: Sequence[tuple[dict, OrganismConfig]], part: str = "test"
     :func:`~.rescue.measure_finetuned`'s) and ``seconds`` (this call's wall time for the point:
     near zero when cached).
     Organisms train in up to ``jobs`` worker processes (default ``$LABCLIP_JOBS`` or the
-    cores); the scene sets are rendered (or read from the cache) once beforehand, in the same
-    workers."""
+    cores); the scene sets are rendered (or read from the cache) and captioned for evaluation
+    once beforehand, in the same workers."""
     if not points:
         raise ValueError("no points to run")
-    scene_sets = sorted({(c.n_scenes, c.n_objects, c.seed, c.resolution, c.sizes) for _, c in points})
-    parallel_map(_render_task, scene_sets, n_jobs=jobs)  # each set once, before organisms need it
+    scene_sets = {(c.n_scenes, c.n_objects, c.seed, c.resolution, c.sizes): c for _, c in points}
+    # each scene set rendered and captioned for evaluation once, before the organisms need it
+    missing = sorted((c for c in scene_sets.values() if not scene_set_ready(c)),
+                     key=lambda c: (-max(c.n_objects), c.key))  # the crowded (slowest) first
+    if missing:
+        parallel_map(_scene_set_task, [(c.to_dict(),) for c in missing], n_jobs=jobs)
     unique = {c.key: c for _, c in points}  # a config in several grids is trained and measured once
     # the costliest organisms first, so that no worker is left alone with a long one at the end
     order = sorted(unique, key=lambda k: -_cost(unique[k]))

@@ -10,7 +10,7 @@ cached on disk).
 """
 
 from .config import ORGANISMS, RECIPES, OrganismConfig, organism_config, recipe_name, recipe_rows
-from .data import OrganismData, build_data, example_captions
+from .data import OrganismData, build_data, evaluation_captions, example_captions, prepare_scene_set, scene_set_ready
 from .model import OrganismModel, weights_digest
 from .networks import DualEncoder, architecture_table, to_pixels
 from .store import (
@@ -21,11 +21,12 @@ from .store import (
                     organism_history,
                     organism_summary,
                     read_organism,
+                    trained_organism,
 )
 from .tokenizer import VOCABULARY, WordTokenizer, organism_vocabulary
 from .training import TrainingHistory, binding_accuracy_2way, train_organism
 
-__all__ = ["ORGANISMS", "RECIPES", "OrganismConfig", "organism_config", "recipe_name", "recipe_rows", "OrganismData", "build_data", "example_captions",
+__all__ = ["ORGANISMS", "RECIPES", "OrganismConfig", "organism_config", "recipe_name", "recipe_rows", "OrganismData", "build_data", "evaluation_captions", "example_captions", "prepare_scene_set", "scene_set_ready",
            "OrganismModel", "weights_digest", "DualEncoder", "architecture_table", "to_pixels", "ORGANISM_FILE", "WEIGHTS_FILE",
-           "get_organism", "load_organism", "organism_history", "organism_summary", "read_organism", "VOCABULARY",
+           "get_organism", "load_organism", "organism_history", "organism_summary", "read_organism", "trained_organism", "VOCABULARY",
            "WordTokenizer", "organism_vocabulary", "TrainingHistory", "binding_accuracy_2way", "train_organism"]

@@ -11,14 +11,14 @@ import numpy as np
 import torch
 
 from ..runtime import cache_dir
-from ..storage import code_fingerprint, compute_or_load_json, key_hash
+from ..storage import code_fingerprint, compute_or_load_json, json_entry, key_hash
 from ..world.captions import Caption, CaptionSpec, describe_all, swap_negatives
 from ..world.scenes import Scene
-from ..world.scenesets import rendered_scenes
+from ..world.scenesets import rendered_scenes, scene_set_cached
 from ..world.splits import Split, split_by_combination
 from .config import OrganismConfig
 
-__all__ = ["OrganismData", "build_data", "example_captions"]
+__all__ = ["OrganismData", "build_data", "evaluation_captions", "scene_set_ready", "prepare_scene_set", "example_captions"]
 
 
 @dataclass
@@ -54,9 +54,14 @@ def _shuffle_words(text: str, gen: np.random.Generator) -> str:
     return " ".join(words[i] for i in gen.permutation(len(words)))
 
 
-def _caption_records(config: OrganismConfig, scenes: Sequence[Scene]) -> dict:
-    """The captions of ``build_data`` as JSON-ready records (training texts, their swaps, the
-    complete evaluation captions and their swaps)."""
+def _record(c: Caption | None):
+    if c is None:
+        return None
+    return [c.text, [list(m) for m in c.mentions], c.style] + ([[list(e) for e in c.extras]] if c.extras else [])
+
+
+def _training_records(config: OrganismConfig, scenes: Sequence[Scene]) -> dict:
+    """The training captions of ``build_data`` (texts and their swaps) as JSON-ready records."""
     caps = _mixture_captions(scenes, config)
     negs = swap_negatives(caps, seed=config.seed, scenes=scenes)
     texts = [c.text for c in caps]
@@ -65,16 +70,52 @@ def _caption_records(config: OrganismConfig, scenes: Sequence[Scene]) -> dict:
         gen = np.random.default_rng(np.random.SeedSequence([config.seed, 202]))
         texts = [_shuffle_words(t, gen) for t in texts]
         neg_texts = [_shuffle_words(t, gen) if t is not None else None for t in neg_texts]
+    return {"texts": texts, "negatives": neg_texts}
+
+
+def _evaluation_records(config: OrganismConfig, scenes: Sequence[Scene]) -> dict:
+    """The complete evaluation captions and their swaps as JSON-ready records: they depend on
+    the scene set and the seed only, so every diet on the same scenes shares them."""
     eval_caps = describe_all(scenes, CaptionSpec(), seed=config.seed + 1)
     eval_negs = swap_negatives(eval_caps, seed=config.seed + 1, scenes=scenes)
+    return {"eval": [_record(c) for c in eval_caps], "eval_negatives": [_record(c) for c in eval_negs]}
 
-    def record(c: Caption | None):
-        if c is None:
-            return None
-        return [c.text, [list(m) for m in c.mentions], c.style] + ([[list(e) for e in c.extras]] if c.extras else [])
 
-    return {"texts": texts, "negatives": neg_texts, "eval": [record(c) for c in eval_caps],
-            "eval_negatives": [record(c) for c in eval_negs]}
+_SCENE_FIELDS = ("n_scenes", "n_objects", "sizes", "resolution", "seed")
+
+
+def _caption_keys(config: OrganismConfig) -> tuple[dict, dict]:
+    """Cache keys of an organism's training captions and of its scene set's evaluation captions
+    (the fields that change them and the code that makes them)."""
+    code = code_fingerprint("world.scenes", "world.sampling", "world.render", "world.captions", "world.splits",
+                            "organisms.data")
+    d = config.to_dict()
+    evaluation = {"what": "evaluation captions", "code": code, **{k: d[k] for k in _SCENE_FIELDS}}
+    training = {"what": "organism captions", "code": code,
+                **{k: d[k] for k in (*_SCENE_FIELDS, "captions", "shuffle_words", "val", "test")}}
+    return training, evaluation
+
+
+def _scene_set_name(config: OrganismConfig) -> str:
+    return f"scenes-{max(config.n_objects)}-objects"
+
+
+def evaluation_captions(config: OrganismConfig, scenes: Sequence[Scene] | None = None, cache: bool = True
+                        ) -> tuple[list[Caption], list[Caption | None]]:
+    """The complete template caption of every scene of ``config``'s scene set and its
+    attribute-swapped negative (``None`` where a scene has none): what every organism on those
+    scenes is evaluated on, whatever its diet. With ``cache`` kept once per scene set and seed
+    under ``cache_dir("captions")``. ``scenes``: the scene set, when already loaded."""
+    if scenes is None:
+        scenes, _ = rendered_scenes(config.n_scenes, list(config.n_objects), config.seed, config.resolution,
+                                    sizes=config.sizes, cache=cache)
+    if cache:
+        _, key = _caption_keys(config)
+        rec = compute_or_load_json(key, lambda: _evaluation_records(config, scenes), directory=cache_dir("captions"),
+                                   name=_scene_set_name(config))
+    else:
+        rec = _evaluation_records(config, scenes)
+    return [_caption(r) for r in rec["eval"]], [_caption(r) for r in rec["eval_negatives"]]
 
 
 def _caption(record) -> Caption | None:
@@ -82,6 +123,23 @@ def _caption(record) -> Caption | None:
         return None
     extras = tuple(tuple(e) for e in record[3]) if len(record) > 3 else ()
     return Caption(record[0], tuple(tuple(m) for m in record[1]), record[2], extras)
+
+
+def scene_set_ready(config: OrganismConfig) -> bool:
+    """Whether ``config``'s scene set and its evaluation captions are in the cache (checked by
+    presence: reading them back verifies them)."""
+    _, key = _caption_keys(config)
+    return (scene_set_cached(config.n_scenes, list(config.n_objects), config.seed, config.resolution,
+                             sizes=config.sizes)
+            and json_entry(key, directory=cache_dir("captions"), name=_scene_set_name(config)).exists())
+
+
+def prepare_scene_set(config: OrganismConfig) -> None:
+    """Render ``config``'s scene set and caption it for evaluation into the cache (what every
+    organism on those scenes shares), unless :func:`scene_set_ready`. Sweeps call it once per
+    scene set before training the organisms on it."""
+    if not scene_set_ready(config):
+        evaluation_captions(config)
 
 
 def build_data(config: OrganismConfig, cache: bool = True) -> OrganismData:
@@ -96,18 +154,14 @@ def build_data(config: OrganismConfig, cache: bool = True) -> OrganismData:
     scenes, images = rendered_scenes(config.n_scenes, list(config.n_objects), config.seed, config.resolution,
                                      sizes=config.sizes, cache=cache)
     split = split_by_combination(scenes, val=config.val, test=config.test, seed=config.seed)
-    d = config.to_dict()
-    key = {"what": "organism captions", "code": code_fingerprint("world.scenes", "world.sampling", "world.render", "world.captions", "world.splits",
-                                   "organisms.data"),
-           **{k: d[k] for k in ("n_scenes", "n_objects", "sizes", "resolution", "captions", "shuffle_words", "val", "test",
-                                "seed")}}
+    key, _ = _caption_keys(config)
     if cache:
-        rec = compute_or_load_json(key, lambda: _caption_records(config, scenes), directory=cache_dir("captions"),
+        rec = compute_or_load_json(key, lambda: _training_records(config, scenes), directory=cache_dir("captions"),
                                    name=config.name)
     else:
-        rec = _caption_records(config, scenes)
-    return OrganismData(scenes, split, images, rec["texts"], rec["negatives"],
-                        [_caption(r) for r in rec["eval"]], [_caption(r) for r in rec["eval_negatives"]],
+        rec = _training_records(config, scenes)
+    eval_caps, eval_negs = evaluation_captions(config, scenes, cache=cache)
+    return OrganismData(scenes, split, images, rec["texts"], rec["negatives"], eval_caps, eval_negs,
                         key=f"{config.name}-{key_hash(key)[:24]}")
 
 

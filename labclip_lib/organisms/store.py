@@ -13,18 +13,20 @@ import torch
 from ..runtime import cache_dir
 from ..storage import read_directory, save_directory
 from .config import ORGANISMS, OrganismConfig
-from .data import build_data
+from .data import OrganismData, build_data
 from .model import OrganismModel
 from .networks import DualEncoder
 from .tokenizer import WordTokenizer, organism_vocabulary
 from .training import TrainingHistory, binding_accuracy_2way, train_organism
 
-__all__ = ["ORGANISM_FILE", "WEIGHTS_FILE", "get_organism", "read_organism", "load_organism", "organism_summary",
+__all__ = ["ORGANISM_FILE", "WEIGHTS_FILE", "TRAIN_METRIC_SCENES", "get_organism", "trained_organism", "read_organism", "load_organism", "organism_summary",
            "organism_history"]
 
 
 ORGANISM_FILE = "labclip_organism.json"
 WEIGHTS_FILE = "model.safetensors"
+#: the stored train-split binding is measured on the split's first scenes (a check of fit, not a result)
+TRAIN_METRIC_SCENES = 5000
 
 
 def _save(model: DualEncoder, config: OrganismConfig, hist: TrainingHistory, metrics: dict, path: Path) -> None:
@@ -46,12 +48,31 @@ def read_organism(path: str | Path) -> tuple[DualEncoder, dict]:
     return model, meta
 
 
+def _entry(config: OrganismConfig, directory: str | Path | None) -> Path:
+    root = Path(directory) if directory is not None else cache_dir("organisms")
+    return root / f"{config.name}-{config.key}"
+
+
+def trained_organism(config: OrganismConfig, directory: str | Path | None = None) -> Path | None:
+    """Directory of the trained organism ``config`` if a valid copy is in the cache, else ``None``
+    (a corrupt copy warns and counts as missing)."""
+    path = _entry(config, directory)
+    if path.exists():
+        try:
+            read_organism(path)
+            return path
+        except ValueError as err:
+            warnings.warn(f"re-training organism {config.name!r}: {err}", stacklevel=2)
+    return None
+
+
 def get_organism(config: OrganismConfig | str, directory: str | Path | None = None,
-                 progress: bool | None = None) -> Path:
+                 progress: bool | None = None, data: OrganismData | None = None) -> Path:
     """Directory of the trained organism ``config`` (a config or a name in :data:`ORGANISMS`).
 
     Trains it (with a progress bar) and stores it under ``cache_dir("organisms")`` unless a
     valid copy is already there; the entry's name includes a hash of the whole config.
+    ``data``: the config's :func:`~.data.build_data`, when the caller has it already.
     Open the result with :func:`labclip_lib.models.load_model` like any other model.
 
     Used in chapter 2.
@@ -60,19 +81,16 @@ def get_organism(config: OrganismConfig | str, directory: str | Path | None = No
         if config not in ORGANISMS:
             raise ValueError(f"unknown organism {config!r}; named organisms: {', '.join(ORGANISMS)}")
         config = ORGANISMS[config]
-    root = Path(directory) if directory is not None else cache_dir("organisms")
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / f"{config.name}-{config.key}"
-    if path.exists():
-        try:
-            read_organism(path)
-            return path
-        except ValueError as err:
-            warnings.warn(f"re-training organism {config.name!r}: {err}", stacklevel=2)
-    data = build_data(config)
+    found = trained_organism(config, directory)
+    if found is not None:
+        return found
+    path = _entry(config, directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = data if data is not None else build_data(config)
     model, hist = train_organism(config, data, progress)
     tok = WordTokenizer(organism_vocabulary(config))
-    metrics = {part: binding_accuracy_2way(model, tok, data, part) for part in ("train", "val", "test")}
+    metrics = {part: binding_accuracy_2way(model, tok, data, part, TRAIN_METRIC_SCENES if part == "train" else None)
+               for part in ("train", "val", "test")}
     _save(model, config, hist, metrics, path)
     return path
 

@@ -53,12 +53,14 @@ def _embed(model: DualEncoder, tok: WordTokenizer, images: torch.Tensor | None, 
     return torch.cat(out)
 
 
-def binding_accuracy_2way(model: DualEncoder, tok: WordTokenizer, data: OrganismData, part: str) -> float:
+def binding_accuracy_2way(model: DualEncoder, tok: WordTokenizer, data: OrganismData, part: str,
+                          limit: int | None = None) -> float:
     """Held-out two-way binding accuracy of ``model`` on split ``part`` (complete captions).
 
-    Scenes whose caption has no valid swap negative (same colour or same shape) are left out.
+    Scenes whose caption has no valid swap negative (same colour or same shape) are left out;
+    ``limit``: at most that many scenes, the split's first.
     """
-    idx = [i for i in data.split[part] if data.eval_negatives[i] is not None]
+    idx = [i for i in data.split[part] if data.eval_negatives[i] is not None][:limit]
     if not idx:
         raise ValueError(f"no scene of the {part!r} split has a swap negative")
     img = _embed(model, tok, data.images[idx], None)

@@ -23,7 +23,7 @@ from .render import render
 from .sampling import sample_scenes
 from .scenes import SIZES, Scene, SceneObject
 
-__all__ = ["scenes_to_records", "scenes_from_records", "rendered_scenes"]
+__all__ = ["scenes_to_records", "scenes_from_records", "scene_set_cached", "rendered_scenes"]
 
 _FIELDS = ("shape", "color", "size", "material", "x", "y", "rotation", "salience")
 _META, _IMAGES = "scenes.json", "images.safetensors"
@@ -40,6 +40,25 @@ def scenes_from_records(records: Sequence[Sequence[Sequence]]) -> list[Scene]:
     return [Scene(tuple(SceneObject(**dict(zip(_FIELDS, o))) for o in objs)) for objs in records]
 
 
+def _entry(n: int, counts: Sequence[int], seed: int, resolution: int, sizes: Sequence[str],
+           directory: str | Path | None) -> tuple[Path, dict]:
+    key = {"what": "rendered scenes", "n": int(n), "n_objects": list(counts), "seed": int(seed),
+           "resolution": int(resolution), "sizes": list(sizes), "code": code_fingerprint("world.scenes", "world.sampling", "world.render")}
+    root = Path(directory) if directory is not None else cache_dir("scenes")
+    return root / f"scenes-{key_hash(key)[:20]}", key
+
+
+def _counts(n_objects: int | Sequence[int]) -> list[int]:
+    return [int(n_objects)] if isinstance(n_objects, (int, np.integer)) else [int(k) for k in n_objects]
+
+
+def scene_set_cached(n: int, n_objects: int | Sequence[int], seed: int, resolution: int, *,
+                     sizes: Sequence[str] = SIZES, directory: str | Path | None = None) -> bool:
+    """Whether :func:`rendered_scenes` with these arguments has an entry in the cache (present;
+    its checksum is verified when it is read)."""
+    return _entry(n, _counts(n_objects), seed, resolution, sizes, directory)[0].exists()
+
+
 def rendered_scenes(n: int, n_objects: int | Sequence[int], seed: int, resolution: int, *,
                     sizes: Sequence[str] = SIZES, cache: bool = True,
                     directory: str | Path | None = None) -> tuple[list[Scene], torch.Tensor]:
@@ -50,7 +69,7 @@ def rendered_scenes(n: int, n_objects: int | Sequence[int], seed: int, resolutio
     ``cache_dir("scenes")``); a corrupt entry is recomputed. Same arguments, same result, with
     or without the cache.
     """
-    counts = [int(n_objects)] if isinstance(n_objects, (int, np.integer)) else [int(k) for k in n_objects]
+    counts = _counts(n_objects)
 
     def compute() -> tuple[list[Scene], torch.Tensor]:
         scenes = sample_scenes(n, counts if len(counts) > 1 else counts[0], seed=seed, sizes=tuple(sizes))
@@ -58,10 +77,7 @@ def rendered_scenes(n: int, n_objects: int | Sequence[int], seed: int, resolutio
 
     if not cache:
         return compute()
-    key = {"what": "rendered scenes", "n": int(n), "n_objects": counts, "seed": int(seed),
-           "resolution": int(resolution), "sizes": list(sizes), "code": code_fingerprint("world.scenes", "world.sampling", "world.render")}
-    root = Path(directory) if directory is not None else cache_dir("scenes")
-    path = root / f"scenes-{key_hash(key)[:20]}"
+    path, key = _entry(n, counts, seed, resolution, sizes, directory)
     if path.exists():
         try:
             meta, tensors = read_directory(path, _META, _IMAGES, "a rendered scene set")
