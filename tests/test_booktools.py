@@ -34,10 +34,10 @@ def test_repository_notebooks_are_in_order():
     problems = booktools.check(ROOT)
     report = "\n".join(f"{p.relative_to(ROOT)}: {m}" for p, ms in problems.items() for m in ms)
     assert not problems, f"run `python -m labclip_lib.book.tools sync` and fix:\n{report}"
-    expected = booktools.install_cell_source(root=ROOT)
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
+        expected = booktools.install_cell_source(root=ROOT, extras=booktools.notebook_extras(nb))
         assert code[0].source == expected, path
         assert code[0].metadata["tags"][:2] == booktools.INSTALL_TAGS, path
         assert "parameters" in code[1].metadata["tags"], path
@@ -121,6 +121,24 @@ def test_url_change_in_config_propagates(tmp_path):
     assert code[0].source.endswith('git+https://github.com/labclip/elsewhere@dev"')
     assert "someone/fork" not in path.read_text(encoding="utf-8")
     assert len(code) == 3 and booktools.check(root) == {}
+
+
+def test_a_notebook_can_install_package_extras(tmp_path):
+    root = _book(tmp_path, "https://github.com/someone/fork")
+    path = root / "notebooks" / "ch.ipynb"
+    booktools.sync(root)
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["labclip"] = {"colab_extras": ["benchmarks"]}
+    nbformat.write(nb, path)
+    assert any("install cell" in m for m in booktools.check(root)[path])
+    assert booktools.sync(root) == [path] and booktools.check(root) == {}
+    assert _code(path)[0].source.endswith('%pip install -q "labclip_lib[benchmarks] @ git+https://github.com/someone/fork@main"')
+    with pytest.raises(ValueError, match="extra name"):
+        booktools.colab_install_line("https://x", "main", extras=("bench marks",))
+    nb.metadata["labclip"] = {"colab_extras": "benchmarks"}
+    nbformat.write(nb, path)
+    with pytest.raises(ValueError, match="must be a list"):
+        booktools.check(root)
 
 
 def test_stale_install_cell_is_replaced_not_duplicated(tmp_path):

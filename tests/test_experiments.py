@@ -214,3 +214,19 @@ def test_stored_train_binding_reads_the_first_scenes_of_the_split(monkeypatch):
     assert meta["metrics"]["test"] == O.binding_accuracy_2way(network, tok, data, "test")
     idx = [i for i in data.split.train if data.eval_negatives[i] is not None]
     assert len(idx) > 40  # so the limit took effect
+
+
+def test_bench_sweep_quick_runs():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sweep.py"
+    out = subprocess.run([sys.executable, str(script), "--quick", "--grid", "completeness", "--value", "0.5"],
+                         capture_output=True, text=True, env=dict(os.environ), timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    for phase in ("scene set (once per set)", "training captions", "training", "stored binding", "measuring",
+                  "before: data built again"):
+        assert phase in out.stdout
+    assert "measuring / training now" in out.stdout

@@ -9,7 +9,9 @@ module derives the Colab install cell of every chapter from it::
 
 Conventions for a chapter (an ``.ipynb`` under ``notebooks/`` listed in ``_toc.yml``):
 
-* **first code cell**: the Colab-only install cell, exactly :func:`install_cell_source`, with
+* **first code cell**: the Colab-only install cell, exactly :func:`install_cell_source`
+  (with the package extras the notebook's metadata lists under ``labclip.colab_extras``, e.g.
+  ``["benchmarks"]`` for chapter 10's real data), with
   the cell tags ``colab-install`` (how ``sync`` finds it) and ``hide-cell`` (the book shows it
   collapsed, so readers can see how Colab gets ``labclip_lib``; ``remove-cell`` would hide it
   from the page entirely). Outside Colab the ``if`` is false and the cell does nothing.
@@ -39,6 +41,7 @@ __all__ = [
     "repo_url",
     "colab_install_line",
     "install_cell_source",
+    "notebook_extras",
     "toc_files",
     "toc_notebooks",
     "synced_text",
@@ -87,19 +90,38 @@ def repo_url(root: str | Path | None = None) -> str:
     return repo_info(root)[0]
 
 
-def colab_install_line(url: str | None = None, branch: str | None = None, root: str | Path | None = None) -> str:
+_EXTRA = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+def colab_install_line(url: str | None = None, branch: str | None = None, root: str | Path | None = None,
+                       extras: tuple[str, ...] = ()) -> str:
     """The ``%pip`` line that installs ``labclip_lib`` from the repository (Colab's install).
 
-    ``url``/``branch`` default to the values in ``_config.yml`` (found from ``root``).
+    ``url``/``branch`` default to the values in ``_config.yml`` (found from ``root``);
+    ``extras``: package extras to install with it (``labclip_lib[benchmarks]``).
     """
+    bad = [e for e in extras if not isinstance(e, str) or not _EXTRA.match(e)]
+    if bad:
+        raise ValueError(f"not a package extra name: {bad}")
     if url is None or branch is None:
         cfg_url, cfg_branch = repo_info(root)
         url = cfg_url if url is None else url
         branch = cfg_branch if branch is None else branch
-    return f'%pip install -q "labclip_lib @ git+{url.rstrip("/")}@{branch}"'
+    package = f"labclip_lib[{','.join(extras)}]" if extras else "labclip_lib"
+    return f'%pip install -q "{package} @ git+{url.rstrip("/")}@{branch}"'
 
 
-def install_cell_source(url: str | None = None, branch: str | None = None, root: str | Path | None = None) -> str:
+def notebook_extras(nb) -> tuple[str, ...]:
+    """The package extras a notebook's Colab install cell installs: its metadata's
+    ``labclip.colab_extras`` (a list of names; none by default)."""
+    extras = (nb.metadata.get("labclip") or {}).get("colab_extras", [])
+    if not isinstance(extras, list):
+        raise ValueError(f"metadata labclip.colab_extras must be a list of extra names, got {extras!r}")
+    return tuple(extras)
+
+
+def install_cell_source(url: str | None = None, branch: str | None = None, root: str | Path | None = None,
+                        extras: tuple[str, ...] = ()) -> str:
     """The exact source of the Colab-only install cell (the first code cell of a chapter).
 
     IPython turns the indented ``%pip`` line into ``get_ipython().run_line_magic(...)``, so
@@ -111,7 +133,7 @@ def install_cell_source(url: str | None = None, branch: str | None = None, root:
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
-        f"    {colab_install_line(url, branch, root)}"
+        f"    {colab_install_line(url, branch, root, extras)}"
     )
 
 
@@ -203,17 +225,20 @@ def synced_text(text: str, expected_source: str) -> str:
     return nbformat.writes(nb) + "\n"
 
 
+def _expected(text: str, root: Path) -> str:
+    return install_cell_source(root=root, extras=notebook_extras(nbformat.reads(text, as_version=4)))
+
+
 def sync(root: str | Path | None = None) -> list[Path]:
     """Rewrite the install cell of every chapter and strip outputs.
 
     Returns the notebooks that changed; a notebook already in order is not written.
     """
     root = book_root(root)
-    expected = install_cell_source(root=root)
     changed = []
     for path in toc_notebooks(root):
         before = path.read_text(encoding="utf-8")
-        after = synced_text(before, expected)
+        after = synced_text(before, _expected(before, root))
         if after != before:
             path.write_text(after, encoding="utf-8")
             changed.append(path)
@@ -263,13 +288,13 @@ def check(root: str | Path | None = None) -> dict[Path, list[str]]:
     Also reports toc entries whose source file does not exist.
     """
     root = book_root(root)
-    expected = install_cell_source(root=root)
     out: dict[Path, list[str]] = {}
     for entry in toc_files(root):
         if _resolve(root, entry) is None:
             out[root / entry] = ["listed in _toc.yml but no such .ipynb or .md file"]
     for path in toc_notebooks(root):
-        problems = _problems(path.read_text(encoding="utf-8"), expected)
+        text = path.read_text(encoding="utf-8")
+        problems = _problems(text, _expected(text, root))
         if problems:
             out[path] = problems
     return out

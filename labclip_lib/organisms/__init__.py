@@ -15,6 +15,7 @@ from .model import OrganismModel, weights_digest
 from .networks import DualEncoder, architecture_table, to_pixels
 from .store import (
                     ORGANISM_FILE,
+                    TRAIN_METRIC_SCENES,
                     WEIGHTS_FILE,
                     get_organism,
                     load_organism,
@@ -27,6 +28,6 @@ from .tokenizer import VOCABULARY, WordTokenizer, organism_vocabulary
 from .training import TrainingHistory, binding_accuracy_2way, train_organism
 
 __all__ = ["ORGANISMS", "RECIPES", "OrganismConfig", "organism_config", "recipe_name", "recipe_rows", "OrganismData", "build_data", "evaluation_captions", "example_captions", "prepare_scene_set", "scene_set_ready",
-           "OrganismModel", "weights_digest", "DualEncoder", "architecture_table", "to_pixels", "ORGANISM_FILE", "WEIGHTS_FILE",
+           "OrganismModel", "weights_digest", "DualEncoder", "architecture_table", "to_pixels", "ORGANISM_FILE", "TRAIN_METRIC_SCENES", "WEIGHTS_FILE",
            "get_organism", "load_organism", "organism_history", "organism_summary", "read_organism", "trained_organism", "VOCABULARY",
            "WordTokenizer", "organism_vocabulary", "TrainingHistory", "binding_accuracy_2way", "train_organism"]
