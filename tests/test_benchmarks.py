@@ -465,24 +465,6 @@ def test_retrieval_recall_does_not_depend_on_the_chunk():
     assert retrieval_recall(s, owner, (1, 3), chunk=3) == retrieval_recall(s, owner, (1, 3))
 
 
-def test_hub_path_without_datasets_says_how_to_fix():
-    try:
-        import datasets  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("datasets is installed: the hub path would try the network")
-    from labclip_lib.benchmarks import load_pug_spar_hub, load_sugarcrepe_hub, load_vg_hub
-
-    for call in (
-        lambda: load_sugarcrepe_hub(("swap_att",)),
-        lambda: load_pug_spar_hub(),
-        lambda: load_vg_hub("relation", "yjkimstats/ARO_VG_Relation"),
-    ):
-        with pytest.raises(ImportError, match="pip install datasets"):
-            call()
-
-
 def test_spacy_tagger_says_how_to_install():
     from labclip_lib.benchmarks import SpacyTagger
 
