@@ -144,10 +144,7 @@ def _point(grid: str, values) -> str:
 def with_points(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` (rows of :func:`run_grids`) with a ``point`` column naming each row's setting of
     its grid's knobs, e.g. ``"completeness = 0.25"`` (for tables grouped by grid and point)."""
-    def label(row) -> str:
-        return _point(row["grid"], row)
-
-    return table.assign(point=table.apply(label, axis=1))
+    return table.assign(point=table.apply(lambda row: _point(row["grid"], row), axis=1))
 
 
 def grid_rows(names: Sequence[str]) -> pd.DataFrame:

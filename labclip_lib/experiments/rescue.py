@@ -8,6 +8,7 @@ attribute swaps).
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from ..analysis.profiles import binding_profile
 from ..embed.protocol import EmbeddingModel
 from ..metrics import binding_accuracy
 from ..models import load_model
-from ..organisms import OrganismConfig, OrganismData, build_data, get_organism, organism_summary, trained_organism
+from ..organisms import OrganismConfig, build_data, get_organism, organism_summary, trained_organism
 from ..organisms.store import ORGANISM_FILE
 from ..runtime import cache_dir
 from ..storage import code_fingerprint, compute_or_load_json, key_hash
@@ -96,19 +97,6 @@ def _code() -> str:
                             "organisms.data", "world.captions")
 
 
-class _Data:
-    """An organism's :func:`build_data`, built on first use and then kept (one task may train
-    the organism and measure it: the data are built once)."""
-
-    def __init__(self, config: OrganismConfig) -> None:
-        self.config, self._data = config, None
-
-    def __call__(self) -> OrganismData:
-        if self._data is None:
-            self._data = build_data(self.config)
-        return self._data
-
-
 def _weights(path) -> str:
     return json.loads((path / ORGANISM_FILE).read_text())["weights_sha256"]
 
@@ -125,7 +113,7 @@ def _cached(config: OrganismConfig, what: str, arguments: dict, compute) -> dict
     """``compute(path, data)`` for the trained organism ``config`` (trained first if needed;
     ``data()`` returns its data), cached under ``cache_dir("measures")`` keyed by its weights,
     ``arguments`` and the code."""
-    data = _Data(config)
+    data = functools.cache(lambda: build_data(config))  # built once, on first use (training or measuring)
     path = trained_organism(config) or get_organism(config, progress=False, data=data())
     key = {"what": what, "organism": config.key, "weights": _weights(path), **arguments, "code": _code()}
     return compute_or_load_json(key, lambda: compute(path, data), directory=cache_dir("measures"), name=config.name)
