@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from scipy import stats
 
-__all__ = ["check_embeddings", "pair_scores", "binding_accuracy", "report_rows"]
+__all__ = ["check_embeddings", "pair_scores", "binding_accuracy", "report_rows", "mean_interval"]
 
 
 def check_embeddings(name: str, x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
@@ -50,3 +52,21 @@ def report_rows(result: dict | list[dict]) -> list[dict]:
     """A report's result as rows: a dict is one row, a list of dicts stays as it is (the reports of
     the analyses return one or the other)."""
     return list(result) if isinstance(result, list) else [result]
+
+
+def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of ``values`` (e.g. one number per seed, or paired differences) and its two-sided
+    Student-t confidence interval at ``level``: ``(mean, low, high)``. With one value the
+    interval is ``(nan, nan)``: one seed cannot give one. NaN values raise ``ValueError``."""
+    x = np.asarray(values, dtype=float).ravel()
+    if len(x) == 0:
+        raise ValueError("mean_interval: no values")
+    if np.isnan(x).any():
+        raise ValueError("mean_interval: NaN among the values")
+    if not 0 < level < 1:
+        raise ValueError(f"mean_interval: level must be in (0, 1), got {level}")
+    mean = float(x.mean())
+    if len(x) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf((1 + level) / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
+    return mean, mean - half, mean + half

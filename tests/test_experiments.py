@@ -230,3 +230,33 @@ def test_bench_sweep_quick_runs():
                   "before: data built again"):
         assert phase in out.stdout
     assert "measuring / training now" in out.stdout
+
+
+def test_goal_check_reads_the_interval_not_the_mean():
+    from labclip_lib.metrics import mean_interval
+
+    mean, low, high = mean_interval([0.90, 0.92, 0.94])
+    assert mean == pytest.approx(0.92) and low < 0.92 < high
+    # t(0.975, 2) = 4.303; sd 0.02; half-width 4.303 * 0.02 / sqrt(3)
+    assert high - mean == pytest.approx(4.303 * 0.02 / 3**0.5, rel=1e-3)
+    assert X.goal_check([0.99, 0.985, 0.992], 0.95)["outcome"] == "reached"
+    assert X.goal_check([0.80, 0.82, 0.79], 0.95)["outcome"] == "missed"
+    straddle = X.goal_check([0.93, 0.97, 0.96], 0.95)
+    assert straddle["mean"] > 0.95 and straddle["outcome"] == "inconclusive"  # the mean alone would say reached
+    assert X.goal_check([0.99], 0.95)["outcome"] == "inconclusive"  # one seed: no interval
+    with pytest.raises(ValueError, match="NaN"):
+        X.goal_check([0.9, float("nan")], 0.95)
+    with pytest.raises(ValueError, match="no values"):
+        mean_interval([])
+
+
+def test_bound_by_grid_means_per_grid_in_order():
+    import pandas as pd
+
+    rows = pd.DataFrame({"grid": ["a", "b", "a"], "binding": [0.5, 0.6, 0.7], "map binding": [0.8, 0.9, 0.6],
+                         "pairing bound": [0.9, 0.95, 0.8], "bound gap": [0.1, 0.05, 0.2]})
+    table = X.bound_by_grid(rows, ["b", "a", "missing"])
+    assert list(table.index) == ["b", "a"] and table.loc["a", "binding"] == pytest.approx(0.6)
+    assert table.loc["a", "organisms"] == 2
+    with pytest.raises(ValueError, match="no organisms"):
+        X.bound_by_grid(rows.iloc[:0])

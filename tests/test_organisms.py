@@ -170,13 +170,16 @@ def test_recipes_by_name():
     assert first.image_width == 32 and first.text_encoder == "bigru" and first.sizes == ("small", "large")
     with pytest.raises(ValueError, match="unknown recipe 'third'"):
         O.organism_config("complete", recipe="third")
+    converged = O.organism_config("complete", 1, recipe="converged")
+    assert O.recipe_name(converged) == "converged" and converged.stopping == "val-loss"
+    assert O.OrganismConfig.from_dict(json.loads(json.dumps(converged.to_dict()))) == converged
     rows = {r["field"]: r for r in O.recipe_rows()}
     assert rows["epochs"]["first"] == 6 and rows["epochs"]["second"] == second.epochs
 
 
-@pytest.mark.parametrize("recipe", ["first", "second"])
+@pytest.mark.parametrize("recipe", ["first", "second", "converged"])
 def test_each_recipe_trains_deterministically(recipe):
-    cfg = O.organism_config("complete", 2, recipe=recipe, n_scenes=300, epochs=1, batch_size=64)
+    cfg = O.organism_config("complete", 2, recipe=recipe, n_scenes=300, epochs=2, batch_size=64)
     data = O.build_data(cfg, cache=False)
     (m1, h1), (m2, h2) = (O.train_organism(cfg, data, progress=False) for _ in range(2))
     assert h1.loss == h2.loss and O.weights_digest(m1) == O.weights_digest(m2)
@@ -223,7 +226,8 @@ def test_bench_organisms_quick_runs(tmp_path, monkeypatch):
                          env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "speed ratio (first / second recipe" in out.stdout
-    assert out.stdout.count("seed 0:") == 2  # both recipes trained
+    assert out.stdout.count("seed 0:") == len(O.RECIPES)  # every recipe trained
+    assert "share of GEMM" in out.stdout and "chosen on validation binding:" in out.stdout
 
 
 def test_first_generation_metadata_loads_as_the_first_recipe():
@@ -241,3 +245,63 @@ def test_a_batch_as_large_as_the_data_still_trains():
                               text_hidden=8)
     model, hist = O.train_organism(config, progress=False)
     assert len(hist.loss) == 1 and torch.isfinite(torch.tensor(hist.loss[0]))
+
+
+def test_earlier_recipes_keep_their_cache_keys():
+    """Fields added later are left out of the key at their default: cached organisms stay valid."""
+    assert O.OrganismConfig().key == "b231fa862531f81a"
+    assert O.organism_config("natural", 1, recipe="first").key == "2e062c28e671b089"
+    assert "stopping" not in O.OrganismConfig().to_dict()
+    assert O.organism_config("complete", recipe="converged").key != O.organism_config("complete", epochs=30).key
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"stopping": "val-binding"}, "stopping must be one of fixed, val-loss"),
+    ({"patience": 0}, "patience must be at least 1"),
+])
+def test_bad_stopping_fields_fail_when_made(change, match):
+    with pytest.raises(ValueError, match=match):
+        O.organism_config("complete", recipe="converged", **change)
+
+
+def test_plateau_stopping_on_a_synthetic_curve():
+    stopper = O.PlateauStopping(patience=3, min_improvement=0.01)
+    curve = [5.0, 4.0, 3.0, 3.2, 2.9, 3.0, 2.88, 2.89, 1.0]
+    kept = []
+    for epoch, loss in enumerate(curve, 1):
+        if stopper.update(loss):
+            kept.append(epoch)
+        if stopper.stop:
+            break
+    # 3.2 is a plateau of one epoch (rate halved once, then progress again); after 2.9 three
+    # epochs in a row do not beat it by 1% (2.88 beats it by less): stop at epoch 8, keep epoch 5,
+    # never see the 1.0
+    assert epoch == 8 and stopper.best_epoch == 5 and stopper.best == 2.9 and kept == [1, 2, 3, 5]
+    assert stopper.scale == 0.5 ** 4  # halved on each of the four epochs without progress
+    with pytest.raises(ValueError, match="not finite"):
+        O.PlateauStopping().update(float("nan"))
+    with pytest.raises(ValueError, match="patience must be at least 1"):
+        O.PlateauStopping(patience=0)
+    any_gain = O.PlateauStopping(patience=3, min_improvement=0.0)
+    for loss in curve[:8]:
+        any_gain.update(loss)
+    assert any_gain.best_epoch == 7 and not any_gain.stop
+
+
+def test_val_loss_stopping_keeps_the_best_epoch_and_holds_the_cap(tiny_data):
+    cap = O.OrganismConfig(**{**TINY.__dict__, "stopping": "val-loss", "patience": 5, "epochs": 3})
+    model, hist = O.train_organism(cap, tiny_data, progress=False)
+    assert hist.epoch == [1, 2, 3] and hist.stopped == "cap"  # patience never ran out: the cap ends it
+    assert hist.kept_epoch == 1 + min(range(3), key=hist.val_loss.__getitem__)
+    tok = O.WordTokenizer(O.organism_vocabulary(cap))
+    # the returned weights are the kept epoch's: their validation loss is the one recorded then
+    assert O.validation_loss(model, tok, tiny_data, cap.batch_size) == pytest.approx(
+        hist.val_loss[hist.kept_epoch - 1], rel=1e-5)
+    assert len(hist.lr) == 3 and hist.lr[0] == pytest.approx(cap.lr)  # warm-up ends with epoch 1
+    # patience 1 with a cap of 12: stops at the first epoch without progress
+    short = O.OrganismConfig(**{**TINY.__dict__, "stopping": "val-loss", "patience": 1, "epochs": 12, "lr": 0.05})
+    _, h = O.train_organism(short, tiny_data, progress=False)
+    worse = [e for e in range(1, len(h.val_loss)) if h.val_loss[e] >= min(h.val_loss[:e]) * (1 - O.MIN_IMPROVEMENT)]
+    assert h.stopped == "patience" and len(h.epoch) == worse[0] + 1 and len(h.epoch) < 12
+    fixed = O.train_organism(TINY, tiny_data, progress=False)[1]
+    assert fixed.stopped == "fixed" and fixed.kept_epoch == TINY.epochs and len(fixed.val_loss) == TINY.epochs

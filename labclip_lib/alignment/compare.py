@@ -6,16 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
+import pandas as pd
 import torch
 
 from ..analysis.geometry import modality_gap, pair_embeddings, probe_weight_agreement, swap_geometry
 from ..embed.protocol import EmbeddingModel
-from ..metrics import binding_accuracy, report_rows
+from ..metrics import binding_accuracy, mean_interval, report_rows
 from .aligned import AlignedModel
 from .estimator import LinearAlignment, fit_alignment, triplet
 
 __all__ = ["METHODS", "binding_by_method", "before_after", "alignment_effects", "alignment_report", "fit_maps",
-           "effects_by_model", "agreement_before_after", "before_after_report"]
+           "effects_by_model", "agreement_before_after", "before_after_report", "map_against_bound"]
 
 #: The methods compared in chapter 6, in table order.
 METHODS = ("before (cosine)", "LABCLIP (HNB)", "SB ablation", "fine-tuned (FT)")
@@ -128,3 +130,28 @@ def before_after_report(models: dict, maps: dict, report: Callable, loss: str = 
             rows += [{"organism": name, "seed": seed, "method": method, **r}
                      for r in report_rows(report(variant, seed=seed, **kwargs))]
     return rows
+
+
+def map_against_bound(results: pd.DataFrame, bounds: pd.DataFrame, method: str = METHODS[1],
+                      level: float = 0.95) -> pd.DataFrame:
+    """Map binding beside the image-side bound, per organism: the mean of ``method``'s binding
+    (rows of :func:`binding_by_method`) and of the pairing bound (rows of
+    :func:`~labclip_lib.analysis.pairing.pairing_bounds`), and the gap bound - map, paired by
+    seed, with its ``level`` Student-t interval. ``"map short of the bound"`` when the whole
+    interval is above zero, ``"map at the bound"`` when it holds zero, ``"map above the bound"``
+    when it is below zero, ``"one seed: no interval"`` with one seed. Used in chapter 6."""
+    mapped = results[results["method"] == method][["organism", "seed", "binding"]]
+    if mapped.empty:
+        raise ValueError(f"no rows of method {method!r} in the results")
+    both = mapped.merge(bounds, on=["organism", "seed"], how="inner")
+    if both.empty:
+        raise ValueError("no organism and seed is both in the results and in the bounds")
+    rows = []
+    for name, g in both.groupby("organism", sort=False):
+        gap, low, high = mean_interval(g["pairing bound"] - g["binding"], level)
+        reading = ("one seed: no interval" if np.isnan(low) else "map short of the bound" if low > 0
+                   else "map above the bound" if high < 0 else "map at the bound")
+        rows.append({"organism": name, "seeds": len(g), "map binding": g["binding"].mean(),
+                     "pairing bound": g["pairing bound"].mean(), "gap (bound - map)": gap,
+                     f"gap {level:.0%} low": low, f"gap {level:.0%} high": high, "reading": reading})
+    return pd.DataFrame(rows).set_index("organism")

@@ -29,11 +29,13 @@ from ..embed.protocol import EmbeddingModel
 from ..experiments.rescue import MapSettings, fit_map
 from ..metrics import report_rows
 from ..models import load_model
-from ..organisms import OrganismData, OrganismModel, build_data, get_organism, organism_config
+from ..organisms import (OrganismData, OrganismModel, build_data, get_organism, get_organisms, organism_config,
+                         organism_history, organism_summary)
 from ..runtime import get_device
 from ..world.captions import CaptionSpec
 
 __all__ = ["chapter_organisms", "held_out_data", "report_by_model", "clip_like_profile", "profile_search", "choose_clip_like",
+           "trained_organisms", "recipe_comparison",
            "pretrained_report", "pretrained_scenes",
            "estimate_cpu_seconds"]
 
@@ -49,6 +51,35 @@ def chapter_organisms(names: Sequence[str], seeds: Sequence[int], changes: dict 
         raise ValueError("chapter_organisms needs at least one organism name and one seed")
     return {(name, seed): load_model(get_organism(organism_config(name, seed, **(changes or {}))))
             for name in names for seed in seeds}
+
+
+def trained_organisms(name: str, seeds: Sequence[int], recipe: str = "second", changes: dict | None = None,
+                      jobs: int | None = None) -> tuple[pd.DataFrame, dict[int, dict]]:
+    """Organism ``name`` trained with ``recipe`` for every seed (from the cache after the first
+    time; missing ones trained in up to ``jobs`` worker processes): one
+    :func:`~labclip_lib.organisms.organism_summary` row per seed and the training curves by
+    seed. Used in chapter 2's positive control."""
+    if not seeds:
+        raise ValueError("trained_organisms needs at least one seed")
+    configs = [organism_config(name, seed, recipe=recipe, **(changes or {})) for seed in seeds]
+    paths = dict(zip(seeds, get_organisms(configs, jobs)))
+    rows = pd.DataFrame([{"recipe": recipe, **organism_summary(p)} for p in paths.values()])
+    return rows, {seed: organism_history(p) for seed, p in paths.items()}
+
+
+def recipe_comparison(names: str | Sequence[str], recipes: Sequence[str], seed: int = 0,
+                      changes: dict | None = None, jobs: int | None = None) -> pd.DataFrame:
+    """Each named organism (seed ``seed``) trained with each of ``recipes``: epochs trained and
+    kept, training seconds and **validation** binding (what to choose on), one row per organism
+    and recipe, indexed by (organism, recipe). Missing organisms are trained in up to ``jobs``
+    worker processes. Used in chapter 2."""
+    names = [names] if isinstance(names, str) else list(names)
+    if not recipes or not names:
+        raise ValueError("recipe_comparison needs at least one organism name and one recipe")
+    pairs = [(name, r) for name in names for r in recipes]
+    paths = get_organisms([organism_config(name, seed, recipe=r, **(changes or {})) for name, r in pairs], jobs)
+    rows = pd.DataFrame([{"recipe": r, **organism_summary(p)} for (_, r), p in zip(pairs, paths)])
+    return rows.set_index(["organism", "recipe"])[["epochs", "kept epoch", "training seconds", "val binding"]]
 
 
 def held_out_data(seeds: Sequence[int], changes: dict | None = None) -> dict[int, OrganismData]:

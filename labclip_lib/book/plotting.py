@@ -89,20 +89,30 @@ def color_swatches(colors: dict[str, tuple[int, int, int]], ax=None):
 
 
 def plot_training_curves(histories: dict[str, dict]):
-    """Loss, in-batch accuracy and validation binding per epoch, one line per organism. Used in chapters 2, 6."""
+    """Loss, in-batch accuracy, validation loss (when recorded) and validation binding per epoch,
+    one line per organism (or map); a ring marks the epoch whose weights were kept when that is
+    not the last. Used in chapters 2, 6."""
 
     if not histories:
         raise ValueError("no training histories to plot")
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
-    panels = (("loss", "training loss"), ("batch_accuracy", "in-batch image→text accuracy"),
-              ("val_binding", "held-out (val) binding accuracy"))
+    panels = [("loss", "training loss"), ("batch_accuracy", "in-batch image→text accuracy")]
+    if any(h.get("val_loss") for h in histories.values()):
+        panels.append(("val_loss", "validation contrastive loss"))
+    panels.append(("val_binding", "held-out (val) binding accuracy"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
     for ax, (key, title) in zip(axes, panels):
-        for name, h in histories.items():
-            ax.plot(h["epoch"], h[key], marker="o", ms=3, label=name)
+        for k, (name, h) in enumerate(histories.items()):
+            if not h.get(key):
+                continue
+            x = h["epoch"][-len(h[key]):]
+            ax.plot(x, h[key], marker="o", ms=3, label=name, color=f"C{k}")
+            kept = h.get("kept_epoch") or 0
+            if 0 < kept < x[-1] and kept in x:
+                ax.plot(kept, h[key][x.index(kept)], "o", ms=9, mfc="none", color=f"C{k}")
         ax.set_title(title)
         ax.set_xlabel("epoch")
-    axes[2].axhline(0.5, **{**PAPER_STYLE, "color": "0.6"})
-    axes[2].text(1, 0.51, "chance", fontsize=8, color="0.4")
+    axes[-1].axhline(0.5, **{**PAPER_STYLE, "color": "0.6"})
+    axes[-1].text(1, 0.51, "chance", fontsize=8, color="0.4")
     axes[0].legend(fontsize=8)
     return fig
 
@@ -427,10 +437,11 @@ def plot_rescue_heatmap(table, x: str, y: str, values: Sequence[str] = ("binding
 
 
 def plot_rescue_scatter(table, x: str = "image margin", y: str = "map gain", by: str = "grid",
-                        label: str | None = None, ax=None):
+                        label: str | None = None, ax=None, diagonal: bool = False):
     """Each organism as a dot: what its image encoder kept (``x``) against what a linear map on
     its text side recovered (``y``), coloured by ``by``; ``label`` (a column) writes a short
-    name beside each dot. The Pearson correlation is in the title.
+    name beside each dot; ``diagonal`` draws ``y = x`` (for a bound on ``y``) instead of the
+    zero line. The Pearson correlation is in the title.
 
     Used in chapter 9.
     """
@@ -446,7 +457,11 @@ def plot_rescue_scatter(table, x: str = "image margin", y: str = "map gain", by:
             for _, r in sub.iterrows():
                 ax.annotate(str(r[label]), (r[x], r[y]), fontsize=6, xytext=(3, 2), textcoords="offset points")
     r = float(np.corrcoef(table[x], table[y])[0, 1])
-    ax.axhline(0, color="0.6", linewidth=0.8)
+    if diagonal:
+        lo = float(min(table[x].min(), table[y].min()))
+        ax.plot([lo, 1], [lo, 1], color="0.6", linewidth=0.8, linestyle="--", label="y = x")
+    else:
+        ax.axhline(0, color="0.6", linewidth=0.8)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.set_title(f"{len(table)} organisms, Pearson r = {r:.2f}", fontsize=9)

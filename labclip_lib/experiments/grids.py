@@ -20,7 +20,7 @@ from .sweeps import run_points, sweep_configs, vary
 from .verdicts import RULE, Verdict, VerdictRule, above_verdict, below_verdict, contrast_verdict, verdict_table
 
 __all__ = ["CLAIMS", "Grid", "GRIDS", "grid_rows", "with_points", "negative_shares", "grid_base", "grid_points", "run_grid", "run_grids", "claim_verdict",
-           "claim_verdicts", "rescue_outcomes", "rescue_entries",
+           "claim_verdicts", "rescue_outcomes", "bound_by_grid", "rescue_entries",
            "by_method", "outcome_counts"]
 
 #: paper 2's claims, numbered as in the book (text from its abstract and Fig. 1 caption [P])
@@ -271,6 +271,18 @@ def rescue_outcomes(table: pd.DataFrame, rule: VerdictRule = RULE) -> pd.DataFra
 
     once["outcome"] = once.apply(outcome, axis=1)
     return once
+
+
+def bound_by_grid(organisms: pd.DataFrame, names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per grid (in ``names``' order, default the table's): its organisms' mean binding, binding
+    after the map, pairing bound and bound gap (bound - map), and the number of organisms.
+    ``organisms``: :func:`rescue_outcomes` rows. Used in chapter 9."""
+    if organisms.empty:
+        raise ValueError("no organisms")
+    cols = ["binding", "map binding", "pairing bound", "bound gap"]
+    table = organisms.groupby("grid", sort=False)[cols].mean()
+    table["organisms"] = organisms.groupby("grid", sort=False).size()
+    return table.reindex([n for n in (names or table.index) if n in table.index])
 
 
 def rescue_entries(names: Sequence[str], seed: int = 0, changes: dict | None = None,

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..alignment.estimator import LinearAlignment, fit_alignment, triplet
 from ..alignment.finetune import finetune_organism
 from ..analysis.geometry import pair_embeddings
+from ..analysis.pairing import pairing_bound
 from ..analysis.profiles import binding_profile
 from ..embed.protocol import EmbeddingModel
 from ..metrics import binding_accuracy
@@ -78,6 +79,8 @@ def _profile_and_map(model, data, part: str, map_settings: MapSettings, seed: in
     row["map binding"] = alignment.score(*triplet(emb[part]))
     row["image margin"] = row["image probe"] - row["ceiling"]
     row["map gain"] = row["map binding"] - row["binding"]
+    row["pairing bound"] = pairing_bound(model, data, part, embeddings=emb)
+    row["bound gap"] = row["pairing bound"] - row["map binding"]
     return row, alignment
 
 
@@ -86,13 +89,15 @@ def rescue_profile(model, data, part: str = "test", map_settings: MapSettings = 
     """A model's binding profile on split ``part`` of ``data`` (see
     :func:`~labclip_lib.analysis.profiles.binding_profile`) with ``map binding``: binding after a
     LABCLIP map fitted on the train split (validation split recorded). ``image margin`` is the
-    image probe's lead over the bag-of-words ceiling, ``map gain`` the map's lead over binding.
-    Serves organisms and pretrained models alike. Used in chapters 7-9."""
+    image probe's lead over the bag-of-words ceiling, ``map gain`` the map's lead over binding,
+    ``pairing bound`` what a text-side map could reach at best
+    (:func:`~labclip_lib.analysis.pairing.pairing_bound`) and ``bound gap`` how far the map stays
+    below it. Serves organisms and pretrained models alike. Used in chapters 7-9."""
     return _profile_and_map(model, data, part, map_settings, seed)[0]
 
 
 def _code() -> str:
-    return code_fingerprint("analysis.profiles", "analysis.probes", "analysis.geometry", "embed.cache",
+    return code_fingerprint("analysis.profiles", "analysis.probes", "analysis.geometry", "analysis.pairing", "embed.cache",
                             "alignment.estimator", "alignment.loss", "alignment.finetune", "experiments.rescue",
                             "organisms.data", "world.captions")
 

@@ -22,7 +22,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["VerdictRule", "RULE", "Verdict", "contrast_verdict", "below_verdict", "above_verdict", "verdict_table"]
+from ..metrics import mean_interval
+
+__all__ = ["VerdictRule", "RULE", "Verdict", "contrast_verdict", "below_verdict", "above_verdict", "verdict_table",
+           "goal_check"]
 
 
 @dataclass(frozen=True)
@@ -115,3 +118,16 @@ def verdict_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
     if not verdicts:
         raise ValueError("no verdicts")
     return pd.DataFrame([asdict(v) for v in verdicts]).set_index("claim")
+
+
+def goal_check(values: Sequence[float], goal: float, level: float = 0.95) -> dict:
+    """Does the mean of ``values`` (one per seed) reach ``goal``? ``"reached"`` when the whole
+    ``level`` confidence interval of the mean (Student t over the values) is at or above the
+    goal, ``"missed"`` when it is wholly below, ``"inconclusive"`` when it straddles the goal or
+    when one value gives no interval. Returns ``{"mean", "low", "high", "n", "goal", "outcome"}``.
+    Used in chapter 2's positive control."""
+    v = _values("the goal check", values)
+    mean, low, high = mean_interval(v, level)
+    outcome = ("inconclusive" if np.isnan(low) else "reached" if low >= goal else "missed" if high < goal
+               else "inconclusive")
+    return {"mean": mean, "low": low, "high": high, "n": int(v.size), "goal": float(goal), "outcome": outcome}

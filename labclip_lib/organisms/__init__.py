@@ -18,6 +18,7 @@ from .store import (
                     TRAIN_METRIC_SCENES,
                     WEIGHTS_FILE,
                     get_organism,
+                    get_organisms,
                     load_organism,
                     organism_history,
                     organism_summary,
@@ -25,9 +26,10 @@ from .store import (
                     trained_organism,
 )
 from .tokenizer import VOCABULARY, WordTokenizer, organism_vocabulary
-from .training import TrainingHistory, binding_accuracy_2way, train_organism
+from .training import MIN_IMPROVEMENT, PlateauStopping, TrainingHistory, binding_accuracy_2way, train_organism, validation_loss
 
 __all__ = ["ORGANISMS", "RECIPES", "OrganismConfig", "organism_config", "recipe_name", "recipe_rows", "OrganismData", "build_data", "evaluation_captions", "example_captions", "prepare_scene_set", "scene_set_ready",
            "OrganismModel", "weights_digest", "DualEncoder", "architecture_table", "to_pixels", "ORGANISM_FILE", "TRAIN_METRIC_SCENES", "WEIGHTS_FILE",
-           "get_organism", "load_organism", "organism_history", "organism_summary", "read_organism", "trained_organism", "VOCABULARY",
-           "WordTokenizer", "organism_vocabulary", "TrainingHistory", "binding_accuracy_2way", "train_organism"]
+           "get_organism", "get_organisms", "load_organism", "organism_history", "organism_summary", "read_organism", "trained_organism", "VOCABULARY",
+           "WordTokenizer", "organism_vocabulary", "TrainingHistory", "PlateauStopping", "binding_accuracy_2way", "train_organism",
+           "validation_loss", "MIN_IMPROVEMENT"]

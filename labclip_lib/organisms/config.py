@@ -13,12 +13,17 @@ from ..world.render import MIN_RESOLUTION
 from ..world.scenes import SIZES
 
 __all__ = ["OrganismConfig", "ORGANISMS", "RECIPES", "organism_config", "recipe_name", "recipe_rows", "TEXT_ENCODER_NAMES",
-           "IMAGE_POOLINGS"]
+           "IMAGE_POOLINGS", "STOPPING_RULES"]
 
 #: the text encoders an organism can have (see :mod:`labclip_lib.organisms.networks`)
 TEXT_ENCODER_NAMES = ("bigru", "gru")
 #: how the CNN's last feature map becomes the embedding (see :class:`~labclip_lib.organisms.networks.ImageEncoder`)
 IMAGE_POOLINGS = ("flatten", "mean", "mean-linear")
+#: how an organism's training ends (see :func:`labclip_lib.organisms.training.train_organism`)
+STOPPING_RULES = ("fixed", "val-loss")
+#: fields added after organisms were first cached: left out of :meth:`OrganismConfig.to_dict` at
+#: their default, so the keys (and cached organisms) of every earlier config stay as they were
+_KEYED_WHEN_SET = {"stopping": "fixed", "patience": 3}
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,14 @@ class OrganismConfig:
     text_encoder: str = "gru"
     text_hidden: int = 64
     batch_size: int = 128
+    #: with ``stopping="val-loss"`` the cap on the number of epochs
     epochs: int = 2
+    #: "fixed": ``epochs`` epochs on a one-cycle schedule; "val-loss": one epoch of warm-up, then a
+    #: constant rate halved after every epoch whose validation contrastive loss does not improve;
+    #: training stops after ``patience`` such epochs in a row (or at the cap, ``epochs``) and keeps
+    #: the weights of the epoch with the lowest validation loss
+    stopping: str = "fixed"
+    patience: int = 3
     lr: float = 3e-3
     weight_decay: float = 0.01
     val: float = 0.1
@@ -87,6 +99,9 @@ class OrganismConfig:
              f"text_encoder must be one of {', '.join(TEXT_ENCODER_NAMES)}, got {self.text_encoder!r}"),
             (self.batch_size >= 2, f"batch_size must be at least 2 (a contrastive batch), got {self.batch_size}"),
             (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
+            (self.stopping in STOPPING_RULES,
+             f"stopping must be one of {', '.join(STOPPING_RULES)}, got {self.stopping!r}"),
+            (self.patience >= 1, f"patience must be at least 1 epoch, got {self.patience}"),
             (self.lr > 0, f"lr must be positive, got {self.lr}"),
             (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
             (0 < self.val < 1 and 0 < self.test < 1 and self.val + self.test < 1,
@@ -105,6 +120,9 @@ class OrganismConfig:
                          for p, s in self.captions]
         d["n_objects"] = list(self.n_objects)
         d["sizes"] = list(self.sizes)
+        for k, default in _KEYED_WHEN_SET.items():
+            if d[k] == default:
+                del d[k]
         return d
 
     @classmethod
@@ -138,9 +156,13 @@ _ONE_SALIENT = CaptionSpec(completeness=0.5, saliency_bias=1.0)
 RECIPES: dict[str, dict] = {
     "first": dict(sizes=SIZES, resolution=32, image_width=32, batch_norm=True, channels_last=False,
                   image_pooling="flatten", stem_stride=1, pool_first=False, text_encoder="bigru", batch_size=256,
-                  epochs=6),
+                  epochs=6, stopping="fixed", patience=3),
 }
 RECIPES["second"] = {k: OrganismConfig.__dataclass_fields__[k].default for k in RECIPES["first"]}
+#: ``"converged"``: the second recipe trained until its validation contrastive loss stops
+#: improving (``epochs`` is the cap), so an organism's binding is what its data teach, not what
+#: two epochs reach
+RECIPES["converged"] = {**RECIPES["second"], "stopping": "val-loss", "patience": 3, "epochs": 30}
 
 
 def _diet(name: str, captions=((1.0, CaptionSpec()),), **fields) -> OrganismConfig:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from ..runtime import cache_dir
+from ..runtime import cache_dir, parallel_map, torch_threads
 from ..storage import read_directory, save_directory
 from .config import ORGANISMS, OrganismConfig
 from .data import OrganismData, build_data
@@ -19,7 +19,7 @@ from .networks import DualEncoder
 from .tokenizer import WordTokenizer, organism_vocabulary
 from .training import TrainingHistory, binding_accuracy_2way, train_organism
 
-__all__ = ["ORGANISM_FILE", "WEIGHTS_FILE", "TRAIN_METRIC_SCENES", "get_organism", "trained_organism", "read_organism", "load_organism", "organism_summary",
+__all__ = ["ORGANISM_FILE", "WEIGHTS_FILE", "TRAIN_METRIC_SCENES", "get_organism", "get_organisms", "trained_organism", "read_organism", "load_organism", "organism_summary",
            "organism_history"]
 
 
@@ -95,6 +95,25 @@ def get_organism(config: OrganismConfig | str, directory: str | Path | None = No
     return path
 
 
+def _train_task(config_dict: dict) -> str:
+    # one PyTorch thread per worker: the workers share the cores
+    with torch_threads(1):
+        return str(get_organism(OrganismConfig.from_dict(config_dict), progress=False))
+
+
+def get_organisms(configs: list[OrganismConfig], jobs: int | None = None) -> list[Path]:
+    """:func:`get_organism` of every config, in order; the ones not in the cache are trained
+    first in up to ``jobs`` worker processes with one PyTorch thread each (default
+    ``$LABCLIP_JOBS`` or the number of cores; see :func:`~labclip_lib.runtime.parallel_map`).
+    Used in chapter 2."""
+    if not configs:
+        raise ValueError("get_organisms needs at least one config")
+    missing = list({c.key: c for c in configs if trained_organism(c) is None}.values())
+    if len(missing) > 1:
+        parallel_map(_train_task, [(c.to_dict(),) for c in missing], n_jobs=jobs)
+    return [get_organism(c) for c in configs]
+
+
 def load_organism(path: str | Path, device: str | torch.device | None = None) -> OrganismModel:
     """Open a trained organism directory (what ``load_model`` calls for organisms)."""
     network, meta = read_organism(path)
@@ -103,15 +122,18 @@ def load_organism(path: str | Path, device: str | torch.device | None = None) ->
 
 
 def organism_summary(path: str | Path) -> dict:
-    """One row about a trained organism: name, seed, binding per split, training time. Used in chapter 2."""
+    """One row about a trained organism: name, seed, binding per split, training time, epochs
+    trained and the epoch whose weights were kept (the last one, except for a recipe that stops
+    on the validation loss). Used in chapter 2."""
     meta = json.loads((Path(path) / ORGANISM_FILE).read_text())
-    cfg = meta["config"]
+    cfg, hist = meta["config"], meta["history"]
     return {
         "organism": cfg["name"],
         "seed": cfg["seed"],
         **{f"{k} binding": v for k, v in meta["metrics"].items()},
-        "training seconds": meta["history"]["seconds"],
-        "epochs": cfg["epochs"],
+        "training seconds": hist["seconds"],
+        "epochs": len(hist["epoch"]),
+        "kept epoch": hist.get("kept_epoch") or len(hist["epoch"]),
     }
 
 

@@ -1,8 +1,12 @@
 """Training an organism: CLIP's symmetric InfoNCE loss with a learnable temperature, AdamW with a
-one-cycle schedule, optional NegCLIP-style hard negatives; held-out binding after every epoch."""
+one-cycle schedule (or, with ``stopping="val-loss"``, a warm-up and a rate halved on plateaus,
+stopped on the validation loss), optional NegCLIP-style hard negatives; validation loss and
+held-out binding after every epoch."""
 
 from __future__ import annotations
 
+import copy
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
@@ -18,24 +22,79 @@ from .data import OrganismData, build_data
 from .networks import DualEncoder, to_pixels
 from .tokenizer import WordTokenizer, organism_vocabulary
 
-__all__ = ["TrainingHistory", "train_organism", "binding_accuracy_2way", "MIN_ONE_CYCLE_STEPS"]
+__all__ = ["TrainingHistory", "PlateauStopping", "train_organism", "binding_accuracy_2way", "validation_loss",
+           "MIN_ONE_CYCLE_STEPS", "MIN_IMPROVEMENT"]
 
 #: fewer optimiser steps than this (a tiny data set with a large batch) train at a constant rate
 MIN_ONE_CYCLE_STEPS = 10
+#: with ``stopping="val-loss"`` an epoch is progress when it lowers the best validation loss by
+#: more than this fraction (smaller gains late in training are not worth an epoch)
+MIN_IMPROVEMENT = 0.01
 
 
 @dataclass
 class TrainingHistory:
-    """Per-epoch curves: loss, in-batch image->text accuracy, held-out (val) binding accuracy."""
+    """Per-epoch curves: training loss, in-batch image->text accuracy, validation contrastive
+    loss, held-out (val) binding accuracy, learning rate at the epoch's end; the epoch whose
+    weights were kept and why training ended ("fixed", "patience" or "cap")."""
 
     epoch: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     batch_accuracy: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
     val_binding: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    kept_epoch: int = 0
+    stopped: str = ""
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class PlateauStopping:
+    """Early stopping on a validation loss (lower is better), with the rate halved on plateaus.
+
+    Feed it one loss per epoch with :meth:`update`. An epoch counts as progress when its loss is
+    below the best so far by more than the fraction ``min_improvement`` of it; an epoch without
+    progress multiplies :attr:`scale` (the factor on the learning rate) by ``factor``, and after
+    ``patience`` such epochs in a row :attr:`stop` is true. :attr:`best_epoch` (1-based) is the
+    last epoch of progress, whose weights to keep.
+    """
+
+    patience: int = 3
+    factor: float = 0.5
+    min_improvement: float = MIN_IMPROVEMENT
+    best: float = math.inf
+    best_epoch: int = 0
+    epochs: int = 0
+    bad: int = 0
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.patience < 1:
+            raise ValueError(f"patience must be at least 1 epoch, got {self.patience}")
+        if not 0 < self.factor <= 1:
+            raise ValueError(f"factor must be in (0, 1], got {self.factor}")
+        if not 0 <= self.min_improvement < 1:
+            raise ValueError(f"min_improvement must be in [0, 1), got {self.min_improvement}")
+
+    def update(self, loss: float) -> bool:
+        """Record an epoch's validation loss; ``True`` if it is the best so far (keep these weights)."""
+        if not math.isfinite(loss):
+            raise ValueError(f"validation loss is not finite ({loss}) at epoch {self.epochs + 1}")
+        self.epochs += 1
+        if loss < self.best * (1 - self.min_improvement):
+            self.best, self.best_epoch, self.bad = loss, self.epochs, 0
+            return True
+        self.bad += 1
+        self.scale *= self.factor
+        return False
+
+    @property
+    def stop(self) -> bool:
+        return self.bad >= self.patience
 
 
 def _embed(model: DualEncoder, tok: WordTokenizer, images: torch.Tensor | None, texts: Sequence[str] | None,
@@ -69,6 +128,35 @@ def binding_accuracy_2way(model: DualEncoder, tok: WordTokenizer, data: Organism
     return binding_accuracy(img, pos, neg)
 
 
+def _contrastive_loss(model: DualEncoder, img: torch.Tensor, txt: torch.Tensor) -> torch.Tensor:
+    scale = model.logit_scale.exp().clamp(max=100)
+    logits = scale * img @ txt.T
+    target = torch.arange(len(img), device=logits.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+def validation_loss(model: DualEncoder, tok: WordTokenizer, data: OrganismData, batch_size: int) -> float:
+    """CLIP's symmetric contrastive loss on the validation split: each scene with its caption from
+    the organism's own diet, in the split's order cut into batches of ``batch_size`` (a last
+    batch of fewer than two scenes is dropped), no hard negatives; the mean over batches."""
+    idx = list(data.split.val)
+    if len(idx) < 2:
+        raise ValueError("the validation split has fewer than two scenes: no contrastive loss")
+    model.eval()
+    losses, weights = [], []
+    with torch.inference_mode():
+        for i in range(0, len(idx), batch_size):
+            b = idx[i : i + batch_size]
+            if len(b) < 2:
+                break
+            img = F.normalize(model.encode_image(to_pixels(data.images[b])), dim=1)
+            ids, lengths = tok([data.train_texts[j] for j in b])
+            txt = F.normalize(model.encode_text(ids, lengths), dim=1)
+            losses.append(float(_contrastive_loss(model, img, txt)))
+            weights.append(len(b))
+    return float(np.average(losses, weights=weights))
+
+
 def train_organism(config: OrganismConfig, data: OrganismData | None = None, progress: bool | None = None,
                    ) -> tuple[DualEncoder, TrainingHistory]:
     """Train an organism on CPU (or CUDA when present) and return it with its curves."""
@@ -86,10 +174,15 @@ def train_organism(config: OrganismConfig, data: OrganismData | None = None, pro
     steps_per_epoch = max(1, len(train) // config.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     total = steps_per_epoch * config.epochs
-    if total >= MIN_ONE_CYCLE_STEPS:
+    stopper = PlateauStopping(config.patience) if config.stopping == "val-loss" else None
+    if stopper is not None:  # one epoch of linear warm-up, then the rate the stopper's scale sets
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: min(1.0, (step + 1) / steps_per_epoch) * stopper.scale)
+    elif total >= MIN_ONE_CYCLE_STEPS:
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total, pct_start=0.2)
     else:  # a one-cycle schedule needs a few steps to warm up and anneal; tiny runs keep the rate constant
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    kept = None
     gen = torch.Generator().manual_seed(config.seed)
     hist = TrainingHistory()
     t0 = time.perf_counter()
@@ -123,8 +216,20 @@ def train_organism(config: OrganismConfig, data: OrganismData | None = None, pro
         hist.epoch.append(epoch + 1)
         hist.loss.append(float(np.mean(losses)))
         hist.batch_accuracy.append(float(np.mean(accs)))
+        hist.lr.append(float(opt.param_groups[0]["lr"]))
+        hist.val_loss.append(validation_loss(model, tok, data, config.batch_size))
         hist.val_binding.append(binding_accuracy_2way(model, tok, data, "val"))
+        if stopper is not None:
+            if stopper.update(hist.val_loss[-1]):
+                kept = copy.deepcopy(model.state_dict())
+            if stopper.stop:
+                break
     bar.close()
+    if stopper is None:
+        hist.kept_epoch, hist.stopped = len(hist.epoch), "fixed"
+    else:
+        model.load_state_dict(kept)
+        hist.kept_epoch, hist.stopped = stopper.best_epoch, "patience" if stopper.stop else "cap"
     hist.seconds = time.perf_counter() - t0
     model.eval()
     return model, hist
