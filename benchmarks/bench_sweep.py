@@ -31,7 +31,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--grid", default="saliency bias")
     ap.add_argument("--value", type=float, default=1.0, help="the grid knob's value (first point with it)")
-    ap.add_argument("--map-epochs", type=int, default=20, help="as in chapters 7-9")
+    ap.add_argument("--map-epochs", type=int, default=50, help="as in chapters 6-9")
     ap.add_argument("--quick", action="store_true", help="1,200 scenes, one epoch, two map epochs")
     args = ap.parse_args()
     changes = {"n_scenes": 1200, "epochs": 1} if args.quick else None

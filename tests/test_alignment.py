@@ -104,6 +104,23 @@ def test_early_stopping_restores_the_best_validation_epoch(data):
         LinearAlignment(early_stopping=True).fit(*train)
 
 
+def test_one_map_recipe(data):
+    """MapSettings is the book's one map recipe (the authors' settings) and what fit_map, fit_maps
+    and the chapters pass to LinearAlignment, early stopping included when asked for."""
+    from labclip_lib.alignment import MapSettings
+
+    recipe = MapSettings()
+    assert (recipe.epochs, recipe.lr, recipe.batch_size, recipe.early_stopping) == (50, 0.01, 128, False)
+    short = MapSettings(epochs=12, lr=0.05, batch_size=64, early_stopping=True, patience=2)
+    a = LinearAlignment(progress=False, **short.estimator_kwargs())
+    a.fit(*data[0], validation=data[1])
+    assert a.early_stopping and a.patience == 2 and a.history_.best_epoch == int(np.argmax(a.history_.val_binding))
+    assert short.key() != MapSettings(epochs=12, lr=0.05, batch_size=64, early_stopping=True, patience=3).key()
+    assert recipe.estimator_kwargs()["early_stopping"] is False
+    with pytest.raises(ValueError, match="patience >= 1"):
+        MapSettings(patience=0)
+
+
 def test_hnb_loss_matches_the_formula_and_masks_false_negatives():
     g = torch.Generator().manual_seed(3)
     x, p, q = (F.normalize(torch.randn(4, 5, generator=g), dim=1) for _ in range(3))

@@ -19,12 +19,13 @@ from .compare import (
                       fit_maps,
                       map_against_bound,
 )
-from .estimator import ALIGNMENT_FORMAT, AlignmentHistory, LinearAlignment, fit_alignment, map_statistics, triplet
+from .estimator import (ALIGNMENT_FORMAT, AlignmentHistory, LinearAlignment, MapSettings, fit_alignment, map_statistics,
+                        triplet)
 from .finetune import FinetuneResult, finetune_organism
 from .loss import LOSSES, duplicate_ids, hnb_loss, sb_loss
 
 __all__ = ["AlignedModel", "METHODS", "alignment_effects", "alignment_report", "before_after", "fit_maps", "effects_by_model",
            "agreement_before_after", "before_after_report", "binding_by_method", "map_against_bound",
            "ALIGNMENT_FORMAT",
-           "AlignmentHistory", "LinearAlignment", "fit_alignment", "map_statistics", "triplet", "FinetuneResult",
+           "AlignmentHistory", "LinearAlignment", "MapSettings", "fit_alignment", "map_statistics", "triplet", "FinetuneResult",
            "finetune_organism", "LOSSES", "duplicate_ids", "hnb_loss", "sb_loss"]

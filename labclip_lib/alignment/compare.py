@@ -14,7 +14,7 @@ from ..analysis.geometry import modality_gap, pair_embeddings, probe_weight_agre
 from ..embed.protocol import EmbeddingModel
 from ..metrics import binding_accuracy, mean_interval, report_rows
 from .aligned import AlignedModel
-from .estimator import LinearAlignment, fit_alignment, triplet
+from .estimator import LinearAlignment, MapSettings, fit_alignment, triplet
 
 __all__ = ["METHODS", "binding_by_method", "before_after", "alignment_effects", "alignment_report", "fit_maps",
            "effects_by_model", "agreement_before_after", "before_after_report", "map_against_bound"]
@@ -76,13 +76,14 @@ def alignment_effects(alignment: LinearAlignment, image: torch.Tensor, caption: 
     return out
 
 
-def alignment_report(model: EmbeddingModel, data, *, lr: float = 0.01, epochs: int = 50, batch_size: int = 128,
-                     seed: int = 0, released: str | Path | None = None) -> dict[str, float]:
+def alignment_report(model: EmbeddingModel, data, *, map_settings: MapSettings = MapSettings(), seed: int = 0,
+                     released: str | Path | None = None) -> dict[str, float]:
     """Chapter 6 on one model: binding on ``data``'s test split before the map, with a LABCLIP
-    (HNB) map and an SB map fitted on its train split (validation recorded), and, with
-    ``released``, with one of the authors' released maps (same embedding size)."""
+    (HNB) map and an SB map fitted on its train split as ``map_settings`` says (validation
+    split recorded, or used for early stopping), and, with ``released``, with one of the authors' released maps
+    (same embedding size)."""
     emb = {(model.name, seed): {part: pair_embeddings(model, data, part) for part in ("train", "val", "test")}}
-    maps = fit_maps(emb, ("hnb", "sb"), lr=lr, epochs=epochs, batch_size=batch_size)
+    maps = fit_maps(emb, ("hnb", "sb"), **map_settings.estimator_kwargs())
     out = {row["method"]: row["binding"] for row in binding_by_method(emb, maps)}
     if released:
         test = triplet(emb[model.name, seed]["test"])

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from ..embed.protocol import EmbeddingModel
 from ..metrics import check_embeddings
+from ..runtime import torch_threads
 from ..world.captions import Caption
 from ..world.scenes import COLORS, SHAPES
 from .geometry import pair_embeddings
@@ -39,7 +40,7 @@ __all__ = ["CONJUNCTIONS", "conjunction_difference", "PairingProbe", "pairing_bo
 #: the (colour, shape) conjunctions a caption can state, in the order of ``e``'s entries
 CONJUNCTIONS: tuple[tuple[str, str], ...] = tuple((c, s) for c in COLORS for s in SHAPES)
 _INDEX = {cs: k for k, cs in enumerate(CONJUNCTIONS)}
-DEFAULT_PENALTIES = (1e-4, 1e-3, 1e-2, 1e-1)
+DEFAULT_PENALTIES = (1e-3, 1e-2, 1e-1, 1.0)
 
 
 def conjunction_difference(captions: Sequence[Caption], swaps: Sequence[Caption]) -> torch.Tensor:
@@ -75,18 +76,19 @@ class PairingProbe:
     ``(N, D)`` embeddings (L2-normalised inside, then scaled by ``sqrt(D)``); ``difference``:
     ``(N, K)`` codes of the caption pairs, e.g. :func:`conjunction_difference` (each column
     divided by its root mean square on the training rows, not centred, so ``-z`` still scores
-    ``-score``). Full-batch L-BFGS in float64, so the same inputs give the same probe.
+    ``-score``). Full-batch L-BFGS in float32 on one thread (to a gradient norm of
+    ``tolerance``), so the same inputs give the same probe.
     """
 
-    def __init__(self, penalties: Sequence[float] = DEFAULT_PENALTIES, max_iter: int = 200):
+    def __init__(self, penalties: Sequence[float] = DEFAULT_PENALTIES, max_iter: int = 200, tolerance: float = 1e-5):
         if len(penalties) == 0 or any(p < 0 for p in penalties):
             raise ValueError(f"penalties must be a non-empty list of values >= 0, got {penalties!r}")
         self.penalties = tuple(float(p) for p in penalties)
-        self.max_iter = max_iter
+        self.max_iter, self.tolerance = max_iter, tolerance
 
     def _features(self, image, difference) -> tuple[torch.Tensor, torch.Tensor]:
-        x = check_embeddings("image embeddings", torch.as_tensor(image)).to(torch.float64)
-        e = torch.as_tensor(difference, dtype=torch.float64)
+        x = check_embeddings("image embeddings", torch.as_tensor(image)).to(torch.float32)
+        e = torch.as_tensor(difference, dtype=torch.float32)
         if e.ndim != 2 or len(e) != len(x):
             raise ValueError(f"difference must be (N, K) with N = {len(x)} rows, got shape {tuple(e.shape)}")
         if not torch.isfinite(e).all():
@@ -97,9 +99,12 @@ class PairingProbe:
             e = e / self.code_scale_
         return F.normalize(x, dim=1) * x.shape[1] ** 0.5, e
 
-    def _fit_one(self, x: torch.Tensor, e: torch.Tensor, penalty: float) -> torch.Tensor:
-        w = torch.zeros(x.shape[1], e.shape[1], dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.LBFGS([w], max_iter=self.max_iter, tolerance_grad=1e-9, line_search_fn="strong_wolfe")
+    def _fit_one(self, x: torch.Tensor, e: torch.Tensor, penalty: float, start: torch.Tensor | None = None
+                 ) -> torch.Tensor:
+        w = (torch.zeros(x.shape[1], e.shape[1], dtype=x.dtype) if start is None else start.clone())
+        w.requires_grad_(True)
+        opt = torch.optim.LBFGS([w], max_iter=self.max_iter, tolerance_grad=self.tolerance,
+                                tolerance_change=self.tolerance * 1e-2, line_search_fn="strong_wolfe")
 
         def closure():
             opt.zero_grad()
@@ -107,7 +112,8 @@ class PairingProbe:
             loss.backward()
             return loss
 
-        opt.step(closure)
+        with torch_threads(1):  # small products: one thread is fastest
+            opt.step(closure)
         return w.detach()
 
     def fit(self, image, difference, image_val=None, difference_val=None) -> "PairingProbe":
@@ -123,11 +129,13 @@ class PairingProbe:
             self.weight_ = self._fit_one(x, e, self.penalty_)
             return self
         xv, ev = self._features(image_val, difference_val)
-        best = None
-        for p in self.penalties:
-            w = self._fit_one(x, e, p)
+        best, w = None, None
+        # the strongest penalty first, each fit starting from the last one's solution (a warm
+        # start: same optimum, fewer steps); a tie keeps the weaker penalty
+        for p in sorted(self.penalties, reverse=True):
+            w = self._fit_one(x, e, p, w)
             acc = self._accuracy(((xv @ w) * ev).sum(1))
-            if best is None or acc > best[0]:
+            if best is None or acc >= best[0]:
                 best = (acc, p, w)
         self.val_score_, self.penalty_, self.weight_ = best
         return self
@@ -142,7 +150,7 @@ class PairingProbe:
         return ((x @ self.weight_) * e).sum(1)
 
     @staticmethod
-    def _accuracy(z: torch.Tensor, tie_tol: float = 1e-9) -> float:
+    def _accuracy(z: torch.Tensor, tie_tol: float = 1e-6) -> float:
         return float(((z > tie_tol).double() + 0.5 * (z.abs() <= tie_tol).double()).mean())
 
     def score(self, image, difference) -> float:

@@ -26,7 +26,8 @@ from ..alignment.estimator import triplet
 from ..analysis.geometry import pair_embeddings
 from ..analysis.profiles import CLIP_LIKE, ClipLikeCriterion, binding_profile
 from ..embed.protocol import EmbeddingModel
-from ..experiments.rescue import MapSettings, fit_map
+from ..alignment.estimator import MapSettings
+from ..experiments.rescue import fit_map
 from ..metrics import report_rows
 from ..models import load_model
 from ..organisms import (OrganismData, OrganismModel, build_data, get_organism, get_organisms, organism_config,
@@ -106,21 +107,20 @@ def report_by_model(models: dict[tuple[str, int], EmbeddingModel], report: Calla
 
 
 def clip_like_profile(model: EmbeddingModel, data: OrganismData, part: str = "val",
-                      untrained: EmbeddingModel | dict | None = None, seed: int = 0, map_epochs: int = 50,
-                      map_lr: float = 0.01, map_batch_size: int = 128) -> dict[str, float]:
+                      untrained: EmbeddingModel | dict | None = None, seed: int = 0,
+                      map_settings: MapSettings = MapSettings()) -> dict[str, float]:
     """What the CLIP-like criterion reads, on split ``part`` of ``data``: the binding profile
     (:func:`~labclip_lib.analysis.profiles.binding_profile`), with ``untrained`` (the same
     architecture at initialisation, or its binding profile on the same split) its probes too,
-    and ``map binding``: binding after a LABCLIP map (hard-negative loss, ``map_*`` its
-    training, seeded by ``seed``) fitted on the train split. The same function serves organisms
-    and pretrained models. Used in chapter 2."""
+    and ``map binding``: binding after a LABCLIP map (the book's recipe, ``map_settings``, seeded
+    by ``seed``) fitted on the train split (validation split recorded). The same
+    function serves organisms and pretrained models. Used in chapter 2."""
     row = binding_profile(model, data, part)
     if untrained is not None:
         base = untrained if isinstance(untrained, dict) else binding_profile(untrained, data, part)
         row |= {"untrained image probe": base["image probe"], "untrained text probe": base["text probe"]}
-    emb = {p: pair_embeddings(model, data, p) for p in ("train", part)}
-    alignment = fit_map(model, data, MapSettings(map_epochs, map_lr, map_batch_size), seed,
-                        {"train": emb["train"], "val": emb[part]})
+    emb = {p: pair_embeddings(model, data, p) for p in dict.fromkeys(("train", "val", part))}
+    alignment = fit_map(model, data, map_settings, seed, emb)
     row["map binding"] = alignment.score(*triplet(emb[part]))
     return row
 
@@ -130,7 +130,7 @@ def profile_search(names: Sequence[str], seed: int = 0, part: str = "val", chang
     """Chapter 2's search for a CLIP-like organism: :func:`clip_like_profile` of each named diet
     (seed ``seed``, with its untrained network) on its own data's split ``part``, each clause of
     ``criterion`` and whether all hold (column ``"CLIP-like"``). One row per diet, indexed by
-    diet; ``map_kwargs`` (``map_epochs``, ...) go to :func:`clip_like_profile`. Diets differ
+    diet; ``map_kwargs`` (``map_settings``) go to :func:`clip_like_profile`. Diets differ
     only in their training captions, so the untrained network's profile is computed once per
     distinct architecture and scene set."""
     rows, untrained = [], {}

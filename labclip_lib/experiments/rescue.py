@@ -11,10 +11,9 @@ from __future__ import annotations
 import functools
 import json
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
-from ..alignment.estimator import LinearAlignment, fit_alignment, triplet
+from ..alignment.estimator import LinearAlignment, MapSettings, fit_alignment, triplet
 from ..alignment.finetune import finetune_organism
 from ..analysis.geometry import pair_embeddings
 from ..analysis.pairing import pairing_bound
@@ -30,28 +29,15 @@ from ..storage import code_fingerprint, compute_or_load_json, key_hash
 __all__ = ["MapSettings", "fit_map", "organism_with_map", "rescue_profile", "measure_organism", "measure_finetuned"]
 
 
-@dataclass(frozen=True)
-class MapSettings:
-    """How the LABCLIP map is fitted on an organism (chapter 6's recipe: HNB loss on the train
-    split's complete captions and their swaps, validation split recorded)."""
-
-    epochs: int = 50
-    lr: float = 0.01
-    batch_size: int = 128
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.lr <= 0 or self.batch_size < 2:
-            raise ValueError(f"map settings need epochs >= 1, lr > 0 and batch_size >= 2, got {self}")
-
-
 def fit_map(model, data, map_settings: MapSettings = MapSettings(), seed: int = 0, embeddings: dict | None = None
             ) -> LinearAlignment:
     """The LABCLIP map of ``model`` on ``data``: HNB loss on the train split's complete captions
-    and their swaps (validation split recorded), trained as ``map_settings`` says. ``embeddings``:
-    the splits' :func:`~labclip_lib.analysis.geometry.pair_embeddings` when already computed."""
+    and their swaps (validation split recorded, or used for early stopping), trained as ``map_settings`` says
+    (:class:`~labclip_lib.alignment.MapSettings`, the book's one map recipe). ``embeddings``: the
+    splits' :func:`~labclip_lib.analysis.geometry.pair_embeddings` when already computed."""
     emb = embeddings or {p: pair_embeddings(model, data, p) for p in ("train", "val")}
-    return fit_alignment({"train": emb["train"], "val": emb["val"]}, "hnb", seed=seed, epochs=map_settings.epochs,
-                         lr=map_settings.lr, batch_size=map_settings.batch_size)
+    return fit_alignment({"train": emb["train"], "val": emb["val"]}, "hnb", seed=seed,
+                         **map_settings.estimator_kwargs())
 
 
 def organism_with_map(config: OrganismConfig, map_settings: MapSettings = MapSettings()
@@ -110,7 +96,7 @@ def _map_entry(config: OrganismConfig, path, map_settings: MapSettings) -> Path:
     """Where the LABCLIP map of the trained organism at ``path`` is kept (keyed by its weights,
     the map's settings and the code)."""
     key = {"what": "labclip map", "organism": config.key, "weights": _weights(path),
-           "map": [map_settings.epochs, map_settings.lr, map_settings.batch_size], "code": _code()}
+           "map": map_settings.key(), "code": _code()}
     return cache_dir("measures") / "maps" / f"{config.name}-{key_hash(key)[:24]}"
 
 
@@ -133,8 +119,7 @@ def measure_organism(config: OrganismConfig, part: str = "test", map_settings: M
         alignment.save(_map_entry(config, path, map_settings))  # the map chapter 9's explorer shows
         return {**row, "training seconds": organism_summary(path)["training seconds"]}
 
-    return _cached(config, "organism measures", {"part": part, "map": [map_settings.epochs, map_settings.lr,
-                                                                       map_settings.batch_size]}, compute)
+    return _cached(config, "organism measures", {"part": part, "map": map_settings.key()}, compute)
 
 
 def measure_finetuned(config: OrganismConfig, part: str = "test", epochs: int = 1) -> dict[str, float]:

@@ -81,7 +81,7 @@ class PlateauStopping:
             raise ValueError(f"min_improvement must be in [0, 1), got {self.min_improvement}")
 
     def update(self, loss: float) -> bool:
-        """Record an epoch's validation loss; ``True`` if it is the best so far (keep these weights)."""
+        """Record an epoch's validation loss; ``True`` if the epoch is progress (keep its weights)."""
         if not math.isfinite(loss):
             raise ValueError(f"validation loss is not finite ({loss}) at epoch {self.epochs + 1}")
         self.epochs += 1
