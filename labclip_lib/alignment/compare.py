@@ -139,8 +139,9 @@ def map_against_bound(results: pd.DataFrame, bounds: pd.DataFrame, method: str =
     (rows of :func:`binding_by_method`) and of the pairing bound (rows of
     :func:`~labclip_lib.analysis.pairing.pairing_bounds`), and the gap bound - map, paired by
     seed, with its ``level`` Student-t interval. ``"map short of the bound"`` when the whole
-    interval is above zero, ``"map at the bound"`` when it holds zero, ``"map above the bound"``
-    when it is below zero, ``"one seed: no interval"`` with one seed. Used in chapter 6."""
+    interval is above zero, ``"map above the bound"`` when it is below zero, ``"inconclusive"``
+    when it holds zero (the seeds cannot tell), ``"one seed: no interval"`` with one seed. Used
+    in chapter 6."""
     mapped = results[results["method"] == method][["organism", "seed", "binding"]]
     if mapped.empty:
         raise ValueError(f"no rows of method {method!r} in the results")
@@ -151,7 +152,7 @@ def map_against_bound(results: pd.DataFrame, bounds: pd.DataFrame, method: str =
     for name, g in both.groupby("organism", sort=False):
         gap, low, high = mean_interval(g["pairing bound"] - g["binding"], level)
         reading = ("one seed: no interval" if np.isnan(low) else "map short of the bound" if low > 0
-                   else "map above the bound" if high < 0 else "map at the bound")
+                   else "map above the bound" if high < 0 else "inconclusive")
         rows.append({"organism": name, "seeds": len(g), "map binding": g["binding"].mean(),
                      "pairing bound": g["pairing bound"].mean(), "gap (bound - map)": gap,
                      f"gap {level:.0%} low": low, f"gap {level:.0%} high": high, "reading": reading})
