@@ -34,7 +34,7 @@ help:
 	@echo "make book    build the book with execution -> _build/html/index.html"
 	@echo "make test    run the test suite"
 	@echo "make env     create/update the environment only ($(ENV_PREFIX))"
-	@echo "make bench   run the speed scripts in benchmarks/"
+	@echo "make bench   run the speed scripts in speed/"
 	@echo "make clean   remove _build, including the execution cache"
 
 env: $(STAMP)
@@ -70,7 +70,7 @@ book: env
 
 # BENCH_ARGS=--quick for a short run
 bench: env
-	@set -e; for f in benchmarks/bench_*.py; do echo "== $$f $(BENCH_ARGS)"; $(PY) $$f $(BENCH_ARGS); done
+	@set -e; for f in speed/bench_*.py; do echo "== $$f $(BENCH_ARGS)"; $(PY) $$f $(BENCH_ARGS); done
 
 clean:
 	@if [ -x $(ENV_PREFIX)/bin/jupyter-book ]; then $(ENV_PREFIX)/bin/jupyter-book clean --all .; else rm -rf _build; fi

@@ -25,7 +25,8 @@ PROVENANCE = {"[P]": "primary source", "[R]": "OpenReview reviews", "[N]": "seco
 @dataclass(frozen=True)
 class Quoted:
     """One quoted number: ``value``, what it measures, who reports it, its provenance label and
-    where in the research notes it was found."""
+    ``where`` in the public sources it comes from (shown in the book, so it names the paper, table
+    or repository, never the team's notes; the notes' section is in the comment beside each)."""
 
     key: str
     value: float
@@ -49,7 +50,15 @@ class Quoted:
 
 
 _P1 = "paper 1"
-_A5A, _A5B, _A5C, _A1 = "papers.md §A.5(a)", "papers.md §A.5(b)", "papers.md §A.5(c)", "papers.md §A.1"
+# where each number comes from, as the book shows it (the team's notes, shared/research/papers.md, in the comment)
+_A5A = "paper 1, probing results"  # papers.md §A.5(a)
+_A5B = "paper 1, binding table"  # papers.md §A.5(b)
+_A5C = "paper 1, probe-weight cosine"  # papers.md §A.5(c)
+_A1 = "paper 1's released weights"  # papers.md §A.1
+_A5D = "paper 1, real-benchmark table"  # papers.md §A.5(d)
+_C1 = "SugarCrepe paper, evaluation figures"  # papers.md §C.1
+_C1W = "SugarCrepe paper, evaluation figures (weighted categories)"  # papers.md §C.1, §C.6
+_C1U = "our arithmetic on the SugarCrepe paper's subsets"  # papers.md §C.1, §C.6
 _ALL = [
     # cross-modal binding accuracy, paper 1's main table (backbone not stated; code default ViT-L/14)
     Quoted("clevr binding", 0.58, "CLIP on CLEVR", _P1, "[N]", _A5B),
@@ -94,74 +103,74 @@ _ALL = [
     Quoted("released map rms off-diagonal", 0.095, "released ViT-B/32 COCO map, rms off-diagonal", _P1, "[C]", _A1),
     # ---- real benchmarks (Part IV, labclip_lib.benchmarks); accuracies as fractions ----
     # paper 1's real-data table, ViT-B/32, the COCO-trained map; its SugarCrepe weighting is not stated
-    Quoted("vg-a clip", 0.63, "ARO VG-Attribution, CLIP ViT-B/32", _P1, "[N]", "papers.md §A.5(d)"),
-    Quoted("vg-r clip", 0.63, "ARO VG-Relation, CLIP ViT-B/32", _P1, "[N]", "papers.md §A.5(d)",
-           "looks suspicious: re-evaluations give 0.599 (papers.md §C.2)"),
-    Quoted("sugarcrepe replace clip", 0.8, "SugarCrepe REPLACE, CLIP ViT-B/32", _P1, "[N]", "papers.md §A.5(d)"),
-    Quoted("sugarcrepe swap clip", 0.62, "SugarCrepe SWAP, CLIP ViT-B/32", _P1, "[N]", "papers.md §A.5(d)"),
-    Quoted("coco t2i r@1 clip", 0.3, "COCO 5k text->image R@1, CLIP ViT-B/32", _P1, "[N]", "papers.md §A.5(d)"),
-    Quoted("vg-a negclip", 0.71, "ARO VG-Attribution, NegCLIP ViT-B/32", _P1, "[N]", "papers.md §A.5(d)"),
-    Quoted("vg-r negclip", 0.81, "ARO VG-Relation, NegCLIP ViT-B/32", _P1, "[N]", "papers.md §A.5(d)"),
+    Quoted("vg-a clip", 0.63, "ARO VG-Attribution, CLIP ViT-B/32", _P1, "[N]", _A5D),
+    Quoted("vg-r clip", 0.63, "ARO VG-Relation, CLIP ViT-B/32", _P1, "[N]", _A5D,
+           "looks suspicious: an independent re-evaluation (vl_compo, Oh et al. 2024) gives 0.599"),
+    Quoted("sugarcrepe replace clip", 0.8, "SugarCrepe REPLACE, CLIP ViT-B/32", _P1, "[N]", _A5D),
+    Quoted("sugarcrepe swap clip", 0.62, "SugarCrepe SWAP, CLIP ViT-B/32", _P1, "[N]", _A5D),
+    Quoted("coco t2i r@1 clip", 0.3, "COCO 5k text->image R@1, CLIP ViT-B/32", _P1, "[N]", _A5D),
+    Quoted("vg-a negclip", 0.71, "ARO VG-Attribution, NegCLIP ViT-B/32", _P1, "[N]", _A5D),
+    Quoted("vg-r negclip", 0.81, "ARO VG-Relation, NegCLIP ViT-B/32", _P1, "[N]", _A5D),
     Quoted("sugarcrepe replace negclip", 0.85, "SugarCrepe REPLACE, NegCLIP ViT-B/32", _P1, "[N]",
-           "papers.md §A.5(d)"),
-    Quoted("sugarcrepe swap negclip", 0.75, "SugarCrepe SWAP, NegCLIP ViT-B/32", _P1, "[N]", "papers.md §A.5(d)"),
-    Quoted("coco t2i r@1 negclip", 0.41, "COCO 5k text->image R@1, NegCLIP ViT-B/32", _P1, "[N]", "papers.md §A.5(d)"),
-    Quoted("vg-a labclip", 0.69, "ARO VG-Attribution, LABCLIP ViT-B/32", _P1, "[N]", "papers.md §A.5(d)"),
-    Quoted("vg-r labclip", 0.82, "ARO VG-Relation, LABCLIP ViT-B/32", _P1, "[N]", "papers.md §A.5(d)"),
+           _A5D),
+    Quoted("sugarcrepe swap negclip", 0.75, "SugarCrepe SWAP, NegCLIP ViT-B/32", _P1, "[N]", _A5D),
+    Quoted("coco t2i r@1 negclip", 0.41, "COCO 5k text->image R@1, NegCLIP ViT-B/32", _P1, "[N]", _A5D),
+    Quoted("vg-a labclip", 0.69, "ARO VG-Attribution, LABCLIP ViT-B/32", _P1, "[N]", _A5D),
+    Quoted("vg-r labclip", 0.82, "ARO VG-Relation, LABCLIP ViT-B/32", _P1, "[N]", _A5D),
     Quoted("sugarcrepe replace labclip", 0.82, "SugarCrepe REPLACE, LABCLIP ViT-B/32", _P1, "[N]",
-           "papers.md §A.5(d)"),
-    Quoted("sugarcrepe swap labclip", 0.74, "SugarCrepe SWAP, LABCLIP ViT-B/32", _P1, "[N]", "papers.md §A.5(d)"),
-    Quoted("coco t2i r@1 labclip", 0.41, "COCO 5k text->image R@1, LABCLIP ViT-B/32", _P1, "[N]", "papers.md §A.5(d)"),
+           _A5D),
+    Quoted("sugarcrepe swap labclip", 0.74, "SugarCrepe SWAP, LABCLIP ViT-B/32", _P1, "[N]", _A5D),
+    Quoted("coco t2i r@1 labclip", 0.41, "COCO 5k text->image R@1, LABCLIP ViT-B/32", _P1, "[N]", _A5D),
     # the official SugarCrepe evaluation (Hsieh et al. 2023), OpenAI CLIP, per subset
     Quoted("sugarcrepe replace_obj vit-b-32", 0.9092, "SugarCrepe replace_obj, OpenAI CLIP ViT-B/32", 
-           "SugarCrepe paper", "[P]", "papers.md §C.1"),
+           "SugarCrepe paper", "[P]", _C1),
     Quoted("sugarcrepe replace_att vit-b-32", 0.8008, "SugarCrepe replace_att, OpenAI CLIP ViT-B/32", 
-           "SugarCrepe paper", "[P]", "papers.md §C.1"),
+           "SugarCrepe paper", "[P]", _C1),
     Quoted("sugarcrepe replace_rel vit-b-32", 0.6920, "SugarCrepe replace_rel, OpenAI CLIP ViT-B/32", 
-           "SugarCrepe paper", "[P]", "papers.md §C.1"),
+           "SugarCrepe paper", "[P]", _C1),
     Quoted("sugarcrepe swap_obj vit-b-32", 0.6138, "SugarCrepe swap_obj, OpenAI CLIP ViT-B/32", 
-           "SugarCrepe paper", "[P]", "papers.md §C.1"),
+           "SugarCrepe paper", "[P]", _C1),
     Quoted("sugarcrepe swap_att vit-b-32", 0.6396, "SugarCrepe swap_att, OpenAI CLIP ViT-B/32", 
-           "SugarCrepe paper", "[P]", "papers.md §C.1"),
+           "SugarCrepe paper", "[P]", _C1),
     Quoted("sugarcrepe add_obj vit-b-32", 0.7721, "SugarCrepe add_obj, OpenAI CLIP ViT-B/32", 
-           "SugarCrepe paper", "[P]", "papers.md §C.1"),
+           "SugarCrepe paper", "[P]", _C1),
     Quoted("sugarcrepe add_att vit-b-32", 0.6879, "SugarCrepe add_att, OpenAI CLIP ViT-B/32", 
-           "SugarCrepe paper", "[P]", "papers.md §C.1"),
+           "SugarCrepe paper", "[P]", _C1),
     Quoted("sugarcrepe replace_obj vit-l-14", 0.9407, "SugarCrepe replace_obj, OpenAI CLIP ViT-L/14", 
-           "SugarCrepe paper", "[P]", "papers.md §C.1"),
+           "SugarCrepe paper", "[P]", _C1),
     Quoted("sugarcrepe replace_att vit-l-14", 0.7919, "SugarCrepe replace_att, OpenAI CLIP ViT-L/14", 
-           "SugarCrepe paper", "[P]", "papers.md §C.1"),
+           "SugarCrepe paper", "[P]", _C1),
     Quoted("sugarcrepe replace_rel vit-l-14", 0.6515, "SugarCrepe replace_rel, OpenAI CLIP ViT-L/14", 
-           "SugarCrepe paper", "[P]", "papers.md §C.1"),
+           "SugarCrepe paper", "[P]", _C1),
     Quoted("sugarcrepe swap_obj vit-l-14", 0.6016, "SugarCrepe swap_obj, OpenAI CLIP ViT-L/14", 
-           "SugarCrepe paper", "[P]", "papers.md §C.1"),
+           "SugarCrepe paper", "[P]", _C1),
     Quoted("sugarcrepe swap_att vit-l-14", 0.6231, "SugarCrepe swap_att, OpenAI CLIP ViT-L/14", 
-           "SugarCrepe paper", "[P]", "papers.md §C.1"),
+           "SugarCrepe paper", "[P]", _C1),
     Quoted("sugarcrepe add_obj vit-l-14", 0.7832, "SugarCrepe add_obj, OpenAI CLIP ViT-L/14", 
-           "SugarCrepe paper", "[P]", "papers.md §C.1"),
+           "SugarCrepe paper", "[P]", _C1),
     Quoted("sugarcrepe add_att vit-l-14", 0.7153, "SugarCrepe add_att, OpenAI CLIP ViT-L/14", 
-           "SugarCrepe paper", "[P]", "papers.md §C.1"),
+           "SugarCrepe paper", "[P]", _C1),
     # SugarCrepe categories of OpenAI ViT-B/32: sample-weighted (the SugarCrepe paper) and unweighted (the
     # LABCLIP notebook's; computed by us from the subsets)
     Quoted("sugarcrepe replace weighted vit-b-32", 0.8076, "SugarCrepe REPLACE (weighted), OpenAI CLIP ViT-B/32",
-           "SugarCrepe paper", "[P]", "papers.md §C.1, §C.6"),
+           "SugarCrepe paper", "[P]", _C1W),
     Quoted("sugarcrepe swap weighted vit-b-32", 0.6327, "SugarCrepe SWAP (weighted), OpenAI CLIP ViT-B/32",
-           "SugarCrepe paper", "[P]", "papers.md §C.1, §C.6"),
+           "SugarCrepe paper", "[P]", _C1W),
     Quoted("sugarcrepe add weighted vit-b-32", 0.7509, "SugarCrepe ADD (weighted), OpenAI CLIP ViT-B/32",
-           "SugarCrepe paper", "[P]", "papers.md §C.1, §C.6"),
+           "SugarCrepe paper", "[P]", _C1W),
     Quoted("sugarcrepe replace unweighted vit-b-32", 0.8007, "SugarCrepe REPLACE (unweighted), OpenAI CLIP ViT-B/32",
-           "SugarCrepe paper", "[C]", "papers.md §C.1, §C.6"),
+           "SugarCrepe paper", "[C]", _C1U),
     Quoted("sugarcrepe swap unweighted vit-b-32", 0.6267, "SugarCrepe SWAP (unweighted), OpenAI CLIP ViT-B/32",
-           "SugarCrepe paper", "[C]", "papers.md §C.1, §C.6"),
+           "SugarCrepe paper", "[C]", _C1U),
     Quoted("sugarcrepe add unweighted vit-b-32", 0.7300, "SugarCrepe ADD (unweighted), OpenAI CLIP ViT-B/32",
-           "SugarCrepe paper", "[C]", "papers.md §C.1, §C.6"),
+           "SugarCrepe paper", "[C]", _C1U),
     # NegCLIP as released by Yuksekgonul et al., re-evaluated by the SugarCrepe paper (weighted categories)
     Quoted("sugarcrepe replace weighted negclip", 0.8536, "SugarCrepe REPLACE (weighted), NegCLIP ViT-B/32",
-           "SugarCrepe paper", "[P]", "papers.md §C.1"),
+           "SugarCrepe paper", "[P]", _C1),
     Quoted("sugarcrepe swap weighted negclip", 0.7533, "SugarCrepe SWAP (weighted), NegCLIP ViT-B/32",
-           "SugarCrepe paper", "[P]", "papers.md §C.1"),
+           "SugarCrepe paper", "[P]", _C1),
     Quoted("sugarcrepe add weighted negclip", 0.8729, "SugarCrepe ADD (weighted), NegCLIP ViT-B/32",
-           "SugarCrepe paper", "[P]", "papers.md §C.1"),
+           "SugarCrepe paper", "[P]", _C1),
 ]
 QUOTES: dict[str, Quoted] = {q.key: q for q in _ALL}
 

@@ -28,7 +28,8 @@ from safetensors.torch import load_file, save_file
 from .runtime import cache_dir
 
 __all__ = ["key_hash", "fingerprint_strings", "fingerprint_array", "tensors_digest", "code_fingerprint",
-           "compute_or_load", "compute_or_load_json", "json_entry", "write_directory", "save_directory", "read_directory"]
+           "compute_or_load", "compute_or_load_json", "json_entry", "write_atomic", "write_directory", "save_directory",
+           "read_directory"]
 
 
 def write_directory(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -47,6 +48,22 @@ def write_directory(path: str | Path, write: Callable[[Path], None]) -> Path:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def write_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary sibling renamed into place, so a reader sees
+    the old file or the whole new one, never part of it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return path
 
 
@@ -197,8 +214,6 @@ def compute_or_load_json(key: dict, compute: Callable[[], object], *, directory:
     numbers, None): stored as ``{name}-{hash[:24]}.json`` with its key and a checksum; a foreign,
     corrupt or truncated entry is recomputed. Tuples come back as lists."""
     path = json_entry(key, directory=directory, name=name)
-    folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
     if path.exists():
         try:
             stored = json.loads(path.read_text())
@@ -212,14 +227,7 @@ def compute_or_load_json(key: dict, compute: Callable[[], object], *, directory:
     value = json.loads(json.dumps(compute()))  # what a later hit returns, also on this call
     text = json.dumps({"key": _canonical(key), "sha256": hashlib.sha256(json.dumps(value, sort_keys=True).encode())
                        .hexdigest(), "value": value})
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomic(path, text.encode())
     return value
 
 

@@ -7,7 +7,8 @@
 * :func:`write_benchmark_fixtures`: tiny copies of the real benchmarks' datasets in their original
   formats (Karpathy JSON + JPEGs, ARO JSON + images, SugarCrepe JSON + COCO val2017, CIFAR
   binaries, a PUG:SPARE CSV + worlds), captioned in the same language, so the loaders and a
-  chapter's ``MODEL_ID`` path run offline.
+  chapter's ``MODEL_ID`` path run offline; :func:`write_cifar_python` writes CIFAR's python
+  version (the pickles) in the tarballs' layout.
 
 Nothing is downloaded.
 """
@@ -15,6 +16,7 @@ Nothing is downloaded.
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,7 @@ from PIL import Image
 from .world.scenes import COLORS, SHAPES
 
 __all__ = ["CAPTION_WORDS", "BENCHMARK_CAPTIONS", "write_clip_tokenizer", "make_tiny_clip", "write_jpeg",
-           "write_cifar_binary", "write_benchmark_fixtures"]
+           "write_cifar_binary", "write_cifar_python", "write_benchmark_fixtures"]
 
 CAPTION_WORDS = ("a", "an", "and", ",", *COLORS, *SHAPES)
 
@@ -125,21 +127,68 @@ def _karpathy(root: Path, name: str, folder: str, prefix: str) -> None:
     (root / f"dataset_{name}.json").write_text(json.dumps({"images": images, "dataset": name}))
 
 
+def _cifar_pixels(n: int) -> np.ndarray:
+    """``(n, 3, 32, 32)`` uint8, channel-planar: image ``i`` has red ``10 * i`` everywhere and blue
+    255 at row 0, column 1."""
+    pix = np.zeros((n, 3, 32, 32), np.uint8)
+    pix[:, 0] = (10 * np.arange(n, dtype=np.uint8))[:, None, None]  # red plane
+    pix[:, 2, 0, 1] = 255  # blue at row 0, column 1
+    return pix
+
+
 def write_cifar_binary(path: str | Path, labels, label_bytes: int) -> Path:
     """CIFAR's binary format: per image ``label_bytes`` label bytes (CIFAR-100: coarse, fine) and
-    3,072 channel-planar pixels; image ``i`` has red ``10 * i`` everywhere and blue 255 at row 0,
-    column 1."""
+    3,072 channel-planar pixels (:func:`_cifar_pixels`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    recs = []
-    for i, lab in enumerate(labels):
-        pix = np.zeros((3, 32, 32), np.uint8)
-        pix[0] = 10 * i  # red plane
-        pix[2, 0, 1] = 255  # blue at row 0, column 1
-        head = [lab] if label_bytes == 1 else [0, lab]
-        recs.append(np.concatenate([np.array(head, np.uint8), pix.reshape(-1)]))
-    np.concatenate(recs).tofile(path)
+    pix = _cifar_pixels(len(labels)).reshape(len(labels), -1)
+    head = np.array([[lab] if label_bytes == 1 else [0, lab] for lab in labels], np.uint8)
+    np.concatenate([head, pix], axis=1).tofile(path)
     return path
+
+
+def _py2_pickle(obj, path: Path) -> None:
+    """Pickle ``obj`` with protocol 2 naming numpy's array rebuilder ``numpy.core.multiarray`` (as
+    the 2009 Python 2 files do; numpy >= 2 writes ``numpy._core``)."""
+    data = pickle.dumps(obj, protocol=2).replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+    path.write_bytes(data)
+
+
+def write_cifar_python(root: str | Path, which: str, labels, class_names) -> Path:
+    """CIFAR's python version in ``root``, as the tarballs unpack: CIFAR-10
+    ``cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}`` (``b"data"``,
+    ``b"labels"``; meta ``b"label_names"``), CIFAR-100 ``cifar-100-python/{train, test, meta}``
+    (``b"fine_labels"``, ``b"coarse_labels"``; meta ``b"fine_label_names"``,
+    ``b"coarse_label_names"``). The test file holds ``labels`` with :func:`_cifar_pixels`; the
+    training files one image each; ``class_names`` (the real files spell them with ``_`` for
+    spaces) go to the meta file. Returns the folder."""
+    ten = which == "cifar10"
+    folder = Path(root) / ("cifar-10-batches-py" if ten else "cifar-100-python")
+    folder.mkdir(parents=True, exist_ok=True)
+    names = list(class_names)
+
+    def batch(labs, label: bytes) -> dict:
+        n = len(labs)
+        out = {b"batch_label": label, b"data": _cifar_pixels(n).reshape(n, -1),
+               b"filenames": [f"img_{i}.png".encode() for i in range(n)]}
+        if ten:
+            out[b"labels"] = list(labs)
+        else:
+            out[b"fine_labels"], out[b"coarse_labels"] = list(labs), [0] * n
+        return out
+
+    if ten:
+        for k in range(1, 6):
+            _py2_pickle(batch([k], f"training batch {k} of 5".encode()), folder / f"data_batch_{k}")
+        _py2_pickle(batch(labels, b"testing batch 1 of 1"), folder / "test_batch")
+        _py2_pickle({b"label_names": [n.encode() for n in names], b"num_cases_per_batch": 10000, b"num_vis": 3072},
+                    folder / "batches.meta")
+    else:
+        _py2_pickle(batch([1], b"training"), folder / "train")
+        _py2_pickle(batch(labels, b"testing"), folder / "test")
+        _py2_pickle({b"fine_label_names": [n.encode() for n in names],
+                     b"coarse_label_names": [f"superclass_{i}".encode() for i in range(20)]}, folder / "meta")
+    return folder
 
 
 def write_benchmark_fixtures(root: str | Path) -> dict[str, Path]:

@@ -37,7 +37,8 @@ from labclip_lib.benchmarks import (
 from labclip_lib.benchmarks.embedding import load_pixels
 from labclip_lib.benchmarks.sugarcrepe import SUGARCREPE_SIZES
 from labclip_lib.benchmarks.text import order_options, shuffle_nouns_and_adjectives, tokenize
-from labclip_lib.testing import write_cifar_binary, write_jpeg
+from labclip_lib.benchmarks.zeroshot_data import CIFAR10_CLASSES, CIFAR100_CLASSES
+from labclip_lib.testing import write_cifar_binary, write_cifar_python, write_jpeg
 from labclip_lib.world.scenes import COLORS, SHAPES
 
 TAGGER = LexiconTagger(SHAPES, COLORS)
@@ -366,6 +367,52 @@ def test_cifar_binary_loader(tmp_path):
         load_cifar(tmp_path / "none", "cifar10")
 
 
+def _file_names(classes) -> list[str]:
+    """Class names as CIFAR's meta files spell them (``aquarium_fish``)."""
+    return [c.replace(" ", "_") for c in classes]
+
+
+def test_cifar_python_version_loader(tmp_path):
+    # the python-version tarballs' layout (cifar-10-batches-py/, cifar-100-python/: Python 2 pickles
+    # with bytes keys; labclip_lib.testing.write_cifar_python)
+    folder = write_cifar_python(tmp_path, "cifar10", [3, 9, 0], _file_names(CIFAR10_CLASSES))
+    assert sorted(p.name for p in folder.iterdir()) == ["batches.meta", "data_batch_1", "data_batch_2",
+                                                         "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"]
+    ds = load_cifar(tmp_path, "cifar10")
+    assert ds.labels == [3, 9, 0] and ds.info["format"] == "python" and ds.info["file"].endswith("test_batch")
+    px = np.asarray(ds.images[1])
+    assert px.shape == (32, 32, 3) and px[5, 5, 0] == 10 and px[0, 1, 2] == 255 and px[1, 0, 2] == 0  # channel-planar
+    write_cifar_python(tmp_path, "cifar100", [99, 1, 26], _file_names(CIFAR100_CLASSES))
+    ds100 = load_cifar(tmp_path, "cifar100")
+    assert ds100.labels == [99, 1, 26] and ds100.classnames[26] == "crab" and ds100.info["file"].endswith("test")
+    write_cifar_binary(tmp_path / "cifar-10-batches-bin" / "test_batch.bin", [1], 1)
+    assert load_cifar(tmp_path, "cifar10").info["format"] == "binary"  # both there: the binary one
+
+
+def test_cifar_python_version_errors(tmp_path):
+    import os
+    import pickle
+
+    names = _file_names(CIFAR10_CLASSES)
+    write_cifar_python(tmp_path, "cifar10", [3], names[1::-1] + names[2:])  # two names swapped
+    with pytest.raises(DatasetFormatError, match=r"(?s)\(0, 'automobile', 'airplane'\).*batches.meta"):
+        load_cifar(tmp_path, "cifar10")
+    test_batch = tmp_path / "cifar-10-batches-py" / "test_batch"
+    ran = tmp_path / "ran"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch '{ran}'",))
+
+    test_batch.write_bytes(pickle.dumps({b"data": Exploit(), b"labels": [0]}, protocol=2))
+    with pytest.raises(DatasetFormatError, match=r"refusing to load (posix|nt|os)\.system"):
+        load_cifar(tmp_path, "cifar10")
+    assert not ran.exists()  # refused, not run
+    test_batch.write_bytes(pickle.dumps({b"data": np.zeros((1, 3072), np.uint8)}, protocol=2))
+    with pytest.raises(DatasetFormatError, match="expected keys b'data' .* and b'labels'"):
+        load_cifar(tmp_path, "cifar10")
+
+
 def test_image_folder_loader(tmp_path):
     _jpeg(tmp_path / "n02" / "b.jpg")
     _jpeg(tmp_path / "n01" / "a.jpg")
@@ -435,22 +482,69 @@ def test_pug_errors(tmp_path, pug_root):
         load_pug(pug_root, "spare")
 
 
-def test_pug_spar_parquet(tmp_path):
-    pytest.importorskip("pyarrow")
+def _spar_shards(root, n_shards: int, rows_per_shard: int, row_group: int, side: int = 96) -> dict:
+    """PUG:SPAR's parquet layout (facebook/PUG_SPAR: data/train-000NN-of-000MM.parquet; image =
+    struct<bytes, path> as ``datasets`` stores an Image, world_name, character_name,
+    character2_name, character1_pos, character2_pos, character_texture, character2_texture) with
+    noise PNGs (incompressible, so a shard's size is its images'). Every third row has a blank
+    second animal (filtered out). Returns the kept rows' labels and one image per kept row."""
     import io
 
-    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    rows = []
-    for r in _pug_rows()[:6] + [{**_pug_rows()[0], "character_texture": "Default"}]:
-        buf = io.BytesIO()
-        Image.new("RGB", (16, 16), (255, 0, 0)).save(buf, "PNG")
-        rows.append(
-            {**{k: v for k, v in r.items() if k != "filename"}, "image": {"bytes": buf.getvalue(), "path": None}}
-        )
-    pd.DataFrame(rows).to_parquet(tmp_path / "train-00000.parquet")
-    recs = load_pug(tmp_path, "spar")
-    assert len(recs) == 6 and isinstance(recs[0].image, Image.Image)  # the Default-texture row is filtered
+    gen = np.random.default_rng(0)
+    (root / "data").mkdir(parents=True)
+    kept, shard_bytes = [], []
+    image_type = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    for s in range(n_shards):
+        cols = {c: [] for c in ("image", "world_name", "character_name", "character2_name", "character1_pos",
+                                "character2_pos", "character_texture", "character2_texture")}
+        for r in range(rows_per_shard):
+            pixels = gen.integers(0, 256, (side, side, 3), dtype=np.uint8)
+            buf = io.BytesIO()
+            Image.fromarray(pixels).save(buf, "PNG")
+            second = "blank" if r % 3 == 2 else "Camel"
+            row = {"image": {"bytes": buf.getvalue(), "path": None}, "world_name": f"World{s}",
+                   "character_name": "Elephant", "character2_name": second, "character1_pos": "left",
+                   "character2_pos": "right", "character_texture": ["Red", "Blue"][r % 2],
+                   "character2_texture": "Grass"}
+            for c, v in row.items():
+                cols[c].append(v)
+            if second != "blank":
+                kept.append((f"World{s}", row["character_texture"], pixels))
+        arrays = {c: pa.array(v, type=image_type if c == "image" else pa.string()) for c, v in cols.items()}
+        path = root / "data" / f"train-{s:05d}-of-{n_shards:05d}.parquet"
+        pq.write_table(pa.table(arrays), path, row_group_size=row_group)
+        shard_bytes.append(sum(len(c["bytes"]) for c in cols["image"]))
+    return {"kept": kept, "shard_bytes": shard_bytes}
+
+
+def test_pug_spar_parquet_is_read_shard_by_shard_in_bounded_memory(tmp_path):
+    pytest.importorskip("pyarrow")
+    import tracemalloc
+
+    import pyarrow.parquet  # noqa: F401  (imported before tracing: its import is not the loader's memory)
+
+    from labclip_lib.benchmarks import DatasetSizeWarning
+    from labclip_lib.benchmarks.data import open_image
+
+    shards = _spar_shards(tmp_path / "spar", n_shards=5, rows_per_shard=24, row_group=6)
+    budget = 2 * max(shards["shard_bytes"])
+    assert sum(shards["shard_bytes"]) > 2 * budget  # holding every shard's images would break the budget
+    tracemalloc.start()
+    try:
+        with pytest.warns(DatasetSizeWarning, match="has 120 items, the published size is 43,560"):
+            recs = load_pug(tmp_path / "spar", "spar", image_dir=tmp_path / "images")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < budget, f"peak {peak:,} bytes while loading; one shard holds {max(shards['shard_bytes']):,}"
+    assert len(recs) == len(shards["kept"]) == 80  # the blank-animal rows are filtered
+    assert [(r.world, r.texture1) for r in recs] == [(w, t) for w, t, _ in shards["kept"]]
+    assert all(isinstance(r.image, ImageRef) for r in recs)
+    assert (np.asarray(open_image(recs[41].image)) == shards["kept"][41][2]).all()  # lossless, the right row
+    assert len(load_pug(tmp_path / "spar", "spar", max_items=7, image_dir=tmp_path / "images")) == 7
 
 
 def test_choice_dataset_validates():

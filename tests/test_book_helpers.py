@@ -52,6 +52,21 @@ def test_show_table_counts_per_value_when_they_differ_and_blank_missing_cells():
     assert flat["x"].tolist() == ["0.123", ""] and flat["n"].tolist() == ["3", "4"]
 
 
+def test_set_style_shows_long_cells_whole_so_verdict_tables_keep_their_claims():
+    import matplotlib as mpl
+
+    from labclip_lib.book import set_style
+    from labclip_lib.experiments import CLAIMS, below_verdict, verdict_table
+
+    claim = CLAIMS["4"]
+    table = verdict_table([below_verdict(claim, [0.6, 0.62173913], "batches")]).reset_index()
+    with pd.option_context("display.max_colwidth", 50), mpl.rc_context():
+        assert claim not in table._repr_html_()  # pandas' default cuts it to "..."
+        set_style()
+        html = table._repr_html_()
+    assert claim in html and "0.278" in html and "0.278261" not in html
+
+
 def test_summarize_names_a_missing_column_and_an_empty_table():
     with pytest.raises(KeyError, match="organism"):
         summarize(pd.DataFrame({"x": [1.0]}), "organism")
@@ -133,3 +148,25 @@ def test_choose_clip_like_picks_the_largest_map_gain_among_those_that_meet():
                            "CLIP-like": [True, True, False]}, index=["a", "b", "c"])
     assert choose_clip_like(search) == "b"
     assert choose_clip_like(search.assign(**{"CLIP-like": False})) is None
+
+
+def test_probe_summary_means_over_shapes_and_keeps_each_shape():
+    from labclip_lib.book import probe_summary
+
+    rows = []
+    for cand, base in (("a", 0.9), ("b", 0.6)):
+        for seed in (0, 1):
+            for k, shape in enumerate(("cube", "sphere")):
+                for modality in ("image", "text"):
+                    rows.append({"candidate": cand, "seed": seed, "epochs": 5 + seed, "training seconds": 10.0,
+                                 "modality": modality, "shape": shape, "val": base - 0.1, "test": base + 0.05 * k,
+                                 "ceiling": 0.56})
+    table = pd.DataFrame(rows)
+    out = probe_summary(table)
+    assert list(out.index) == ["a", "b"]
+    assert out.loc["a", "test"] == pytest.approx(0.925) and out.loc["b", "val"] == pytest.approx(0.5)
+    assert out.loc["a", "cube test"] == pytest.approx(0.9) and out.loc["a", "sphere test"] == pytest.approx(0.95)
+    assert out.loc["a", "epochs"] == pytest.approx(5.5)
+    assert list(probe_summary(table, by="seed").index) == [0, 1]
+    with pytest.raises(ValueError, match="no 'pixels' probes"):
+        probe_summary(table, modality="pixels")

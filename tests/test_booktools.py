@@ -19,7 +19,7 @@ def test_config_names_the_repository_once():
     assert url.startswith("https://github.com/") and not url.endswith("/")
     assert branch == "main"
     assert booktools.repo_url(ROOT) == url
-    assert booktools.colab_install_line(root=ROOT) == f'%pip install -q "labclip_lib @ git+{url}@main"'
+    assert booktools.install_requirement(root=ROOT) == f"labclip_lib @ git+{url}@main"
 
 
 def test_toc_entries_exist():
@@ -81,12 +81,14 @@ def test_sync_inserts_install_cell_and_strips_outputs(tmp_path):
     nb = nbformat.read(path, as_version=4)
     code = _code(path)
     assert len(code) == 3
-    assert code[0].source == (
+    assert code[0].source == booktools.install_cell_source("https://github.com/someone/fork", "main")
+    assert code[0].source.startswith(
         "# Colab only: install labclip_lib from the book's repository\n"
+        "import subprocess\n"
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
-        '    %pip install -q "labclip_lib @ git+https://github.com/someone/fork@main"'
+        '    _requirement = "labclip_lib @ git+https://github.com/someone/fork@main"\n'
     )
     assert code[0].metadata["tags"] == booktools.INSTALL_TAGS
     assert code[1].metadata["tags"] == ["parameters"]
@@ -118,7 +120,8 @@ def test_url_change_in_config_propagates(tmp_path):
     assert any("install cell" in m for m in booktools.check(root)[path])
     assert booktools.sync(root) == [path]
     code = _code(path)
-    assert code[0].source.endswith('git+https://github.com/labclip/elsewhere@dev"')
+    assert '"labclip_lib @ git+https://github.com/labclip/elsewhere@dev"' in code[0].source
+    assert "from https://github.com/labclip/elsewhere (branch dev)" in code[0].source
     assert "someone/fork" not in path.read_text(encoding="utf-8")
     assert len(code) == 3 and booktools.check(root) == {}
 
@@ -132,9 +135,10 @@ def test_a_notebook_can_install_package_extras(tmp_path):
     nbformat.write(nb, path)
     assert any("install cell" in m for m in booktools.check(root)[path])
     assert booktools.sync(root) == [path] and booktools.check(root) == {}
-    assert _code(path)[0].source.endswith('%pip install -q "labclip_lib[benchmarks] @ git+https://github.com/someone/fork@main"')
+    source = _code(path)[0].source
+    assert '_requirement = "labclip_lib[benchmarks] @ git+https://github.com/someone/fork@main"' in source
     with pytest.raises(ValueError, match="extra name"):
-        booktools.colab_install_line("https://x", "main", extras=("bench marks",))
+        booktools.install_requirement("https://x", "main", extras=("bench marks",))
     nb.metadata["labclip"] = {"colab_extras": "benchmarks"}
     nbformat.write(nb, path)
     with pytest.raises(ValueError, match="must be a list"):
@@ -152,7 +156,7 @@ def test_stale_install_cell_is_replaced_not_duplicated(tmp_path):
     code = _code(path)
     assert len(code) == 3
     assert code[0].metadata["tags"] == booktools.INSTALL_TAGS  # remove-cell replaced by hide-cell
-    assert "%pip install" in code[0].source
+    assert '"-m", "pip", "install"' in code[0].source
 
 
 def test_check_flags_missing_parameters_cell_and_toc_entries(tmp_path):
@@ -177,13 +181,45 @@ def test_check_flags_commented_markdown(tmp_path):
     assert any("commented" in m for m in booktools.check(root)[path])
 
 
-def test_install_cell_does_nothing_outside_colab():
-    from IPython.core.inputtransformer2 import TransformerManager
+def _run_install_cell(source: str, monkeypatch, on_colab: bool, returncode: int = 0) -> list:
+    """Execute an install cell with ``subprocess.run`` recorded (and answering ``returncode``),
+    on Colab or not; returns the recorded calls."""
+    import subprocess
+    import sys
+    import types
 
-    code = TransformerManager().transform_cell(booktools.install_cell_source(root=ROOT))
-    assert "get_ipython().run_line_magic('pip'" in code
+    calls = []
 
-    def no_ipython():
-        raise AssertionError("pip ran outside Colab")
+    def run(args, **kwargs):
+        calls.append((args, kwargs))
+        return subprocess.CompletedProcess(args, returncode, stdout="", stderr="ERROR: repository not found\n")
 
-    exec(compile(code, "<install>", "exec"), {"get_ipython": no_ipython})  # nothing is installed
+    monkeypatch.setattr(subprocess, "run", run)
+    if on_colab:
+        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    else:
+        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    exec(compile(source, "<install cell>", "exec"), {})
+    return calls
+
+
+def test_install_cell_does_nothing_outside_colab(monkeypatch):
+    source = booktools.install_cell_source(root=ROOT)
+    assert not [ln for ln in source.splitlines() if ln.lstrip().startswith(("%", "!"))]  # no IPython magic
+    assert _run_install_cell(source, monkeypatch, on_colab=False) == []  # nothing is installed
+
+
+def test_install_cell_installs_on_colab_and_says_what_to_change_when_it_fails(monkeypatch, capsys):
+    import sys
+
+    source = booktools.install_cell_source("https://github.com/someone/fork", "dev", extras=("benchmarks",))
+    calls = _run_install_cell(source, monkeypatch, on_colab=True)
+    requirement = "labclip_lib[benchmarks] @ git+https://github.com/someone/fork@dev"
+    assert [c[0] for c in calls] == [[sys.executable, "-m", "pip", "install", "-q", requirement]]
+    assert capsys.readouterr().out == ""
+    with pytest.raises(RuntimeError, match="labclip_lib is not installed"):
+        _run_install_cell(source, monkeypatch, on_colab=True, returncode=1)
+    out = capsys.readouterr().out
+    assert "ERROR: repository not found" in out
+    assert "from https://github.com/someone/fork (branch dev)" in out
+    assert "repository.url" in out and "_config.yml" in out

@@ -116,7 +116,7 @@ def test_loader_workers_default(monkeypatch):
 
 
 def test_bench_embed_jpeg_quick_runs(tmp_path):
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_embed.py"
+    script = Path(__file__).resolve().parents[1] / "speed" / "bench_embed.py"
     env = {**os.environ, "LABCLIP_CACHE": str(tmp_path), "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
     out = subprocess.run(
         [sys.executable, str(script), "--jpeg", "--quick"],

@@ -178,6 +178,20 @@ def test_grids_run_their_verdict_points_with_more_seeds_and_judge_claims():
         X.claim_verdict("3", table)
 
 
+def test_verdict_tables_round_the_margin_and_keep_the_claim_whole():
+    import pandas as pd
+
+    table = pd.DataFrame([{"grid": "completeness", "completeness": c, "seed": s, "binding": b}
+                          for c, s, b in [(1.0, 0, 0.9), (1.0, 1, 0.9234), (0.25, 0, 0.6), (0.25, 1, 0.62)]])
+    assert X.claim_verdict("2a", table).margin == pytest.approx(0.3017)  # the verdict keeps the exact margin
+    shown = X.claim_verdicts(table)
+    assert shown.loc["2a", "margin"] == 0.302  # the table shows three places, not 0.3017
+    assert shown.loc["2a", "claim"] == X.CLAIMS["2a"] and len(X.CLAIMS["2a"]) > 50  # longer than pandas' cut
+    tiny = X.verdict_table([X.below_verdict("b", [0.6, 0.8999999], "batches"), X.below_verdict("c", [0.27826087], "x")])
+    assert str(tiny.loc["b", "margin"]) == "0.0"  # never "-0.0" or "1e-07"
+    assert tiny.loc["c", "margin"] == 0.622
+
+
 def test_measuring_a_new_organism_builds_its_data_once(monkeypatch):
     config = replace(TINY, seed=3)
     assert O.trained_organism(config) is None
@@ -222,7 +236,7 @@ def test_bench_sweep_quick_runs():
     import sys
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sweep.py"
+    script = Path(__file__).resolve().parents[1] / "speed" / "bench_sweep.py"
     out = subprocess.run([sys.executable, str(script), "--quick", "--grid", "completeness", "--value", "0.5"],
                          capture_output=True, text=True, env=dict(os.environ), timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]

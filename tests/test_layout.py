@@ -13,7 +13,7 @@ LAYERS = {"runtime": 0, "storage": 0, "metrics": 0, "published": 0, "world": 1, 
           "models": 4, "testing": 4, "analysis": 5, "alignment": 6, "experiments": 7,
           "benchmarks": 7, "book": 8}
 #: optional heavy dependencies that may be imported inside a function (with a comment saying why)
-LAZY = ("transformers", "ipywidgets", "myst_nb", "spacy", "datasets")
+LAZY = ("transformers", "ipywidgets", "myst_nb", "spacy", "datasets", "pyarrow")
 
 
 def _modules() -> dict[str, Path]:

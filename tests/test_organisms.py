@@ -220,7 +220,7 @@ def test_bench_organisms_quick_runs(tmp_path, monkeypatch):
     import sys
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_organisms.py"
+    script = Path(__file__).resolve().parents[1] / "speed" / "bench_organisms.py"
     env = {**__import__("os").environ, "LABCLIP_CACHE": str(tmp_path)}
     out = subprocess.run([sys.executable, str(script), "--quick", "--no-probes"], capture_output=True, text=True,
                          env=env, timeout=600)

@@ -1,5 +1,6 @@
 """Paper 1's "CLIP-FT" baseline on an organism: both encoders and the map trained together with
-the LABCLIP loss (the upper bound the map is compared with in chapter 6)."""
+the LABCLIP loss (the baseline the map is compared with in chapters 6 and 9; the book trains it
+for one epoch, far shorter than the authors' CLIP-FT, so it is no bound on what fine-tuning reaches)."""
 
 from __future__ import annotations
 

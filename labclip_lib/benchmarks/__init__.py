@@ -4,7 +4,8 @@ The pipeline inside: :mod:`.data` (dataset errors, image references, caption cle
 :mod:`.metrics` (recall@k both ways, multiple choice with ties as ``1 / tied``, macro accuracy,
 SugarCrepe categories weighted and unweighted) -> :mod:`.text` (pluggable POS tagger, ARO's order
 perturbations) -> loaders, one per family (:mod:`.coco`, :mod:`.aro`, :mod:`.sugarcrepe`,
-:mod:`.zeroshot`, :mod:`.pug`; the hub through :mod:`.hub` only) -> :mod:`.embedding` (image files
+:mod:`.zeroshot` with :mod:`.cifar_files`, :mod:`.pug`; the hub through :mod:`.hub` only; image bytes
+kept as files by :mod:`.image_files`) -> :mod:`.embedding` (image files
 and captions through the keyed cache) -> :mod:`.evaluate` (``evaluate_*(model, dataset) -> dict``)
 -> :mod:`.negatives` (COCO-trained LABCLIP, the released maps) -> :mod:`.sceneworld` (the same
 benchmarks on our scenes).
@@ -12,6 +13,7 @@ benchmarks on our scenes).
 
 from .aro import (
     ARO_HOW_TO_GET,
+    VG_HUB_IDS,
     VG_SYMMETRIC_RELATIONS,
     ChoiceDataset,
     load_coco_order,
@@ -22,7 +24,7 @@ from .aro import (
     order_dataset,
 )
 from .coco import RetrievalDataset, load_coco_karpathy, load_coco_karpathy_hub, load_karpathy
-from .data import DatasetFormatError, DatasetNotFoundError, ImageRef, pre_caption
+from .data import DatasetFormatError, DatasetNotFoundError, DatasetSizeWarning, ImageRef, pre_caption
 from .embedding import encode_image_files, encode_texts
 from .evaluate import (
     choice_records,
@@ -55,6 +57,7 @@ from .zeroshot_data import CIFAR10_CLASSES, CIFAR100_CLASSES, CIFAR_TEMPLATES
 
 __all__ = [
     "ARO_HOW_TO_GET",
+    "VG_HUB_IDS",
     "VG_SYMMETRIC_RELATIONS",
     "ChoiceDataset",
     "load_coco_order",
@@ -70,6 +73,7 @@ __all__ = [
     "load_karpathy",
     "DatasetFormatError",
     "DatasetNotFoundError",
+    "DatasetSizeWarning",
     "ImageRef",
     "pre_caption",
     "encode_image_files",

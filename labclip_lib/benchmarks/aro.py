@@ -9,6 +9,8 @@ Every item is one image and several caption options, exactly one of them true
   in ``root/images/``; each image is cropped to its box. Scored as the macro accuracy over
   relations (VG-R; officially without the "symmetric" relations of ARO's notebook,
   :data:`VG_SYMMETRIC_RELATIONS`; we report both) or over attribute pairs with >= 25 items (VG-A).
+* Hub copies of VG-Relation / VG-Attribution (:func:`load_vg_hub`, default :data:`VG_HUB_IDS`):
+  the images written once to files and cropped to their box when a copy stores the full images.
 * **COCO-Order** / **Flickr30k-Order**: every caption of the Karpathy test split (all of them,
   as ARO does) with 4 word-order perturbations (:func:`~labclip_lib.benchmarks.text.order_options`),
   all cleaned by ``pre_caption(max_words=30)``; seeded per item, so the same seed gives the
@@ -20,20 +22,25 @@ Ties count as ``1 / (number of options tied for the top)`` everywhere
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from .coco import load_karpathy
-from .data import DatasetFormatError, ImageRef, pre_caption, read_json, require_dir, resolve_image
-from .hub import hub_rows
+from .data import DatasetFormatError, ImageRef, check_size, pre_caption, read_json, require_dir, resolve_image
+from .hub import hub_image_files, hub_rows
+from .image_files import image_directory
 from .text import Tagger, default_tagger, order_options, tokenize
 
 __all__ = [
     "ChoiceDataset",
     "ARO_HOW_TO_GET",
     "VG_SYMMETRIC_RELATIONS",
+    "VG_HUB_IDS",
+    "VG_SIZES",
     "load_vg_relation",
     "load_vg_hub",
     "load_vg_attribution",
@@ -48,6 +55,11 @@ ARO_HOW_TO_GET = (
     "visual_genome_attribution.json (gdown 13tWvOrNOLHxl3Rm9cR3geAdHx2qR3-Tw) and the images zip "
     "(gdown 1qaPlrwhGNMrR3a11iopZUT_GPP_LrgP9, unzipped to images/) into the directory"
 )
+
+#: hub copies in ARO's own field names (split ``test``), the defaults of :func:`load_vg_hub`
+VG_HUB_IDS = {"relation": "gowitheflow/ARO-Visual-Relation", "attribution": "gowitheflow/ARO-Visual-Attribution"}
+#: items in ARO's VG-Relation and VG-Attribution (papers.md §D) [P]
+VG_SIZES = {"relation": 23_937, "attribution": 28_748}
 
 #: the relations ARO's official notebook drops from VG-Relation ("Replicate ARO!" notebook of
 #: mertyg/vision-language-models-are-bows): swapping their arguments can leave the caption true
@@ -339,34 +351,129 @@ def load_flickr30k_order(
     return order_dataset("ARO Flickr30k-Order", ds.images, ds.captions[:n], ds.image_of_caption[:n], tagger, seed)
 
 
+def _caption_options(trues, falses, name: str, where: list[str]) -> tuple[list[list[str]], int]:
+    """ARO's options ``[false..., true]`` per row and the true caption's index. A false caption
+    may be a string or a list of strings (one option each; every row the same length); nothing
+    else is accepted, so a list never turns into its ``str()``."""
+    options = []
+    for i, (t, f) in enumerate(zip(trues, falses)):
+        fs = [f] if isinstance(f, str) else list(f) if isinstance(f, (list, tuple)) else None
+        if not isinstance(t, str) or not fs or not all(isinstance(x, str) for x in fs):
+            raise DatasetFormatError(
+                name, where, ARO_HOW_TO_GET,
+                f"row {i}: the true caption must be a string and the false caption a string or a non-empty "
+                f"list of strings, got {t!r} and {f!r}",
+            )
+        options.append([*fs, t])
+    sizes = sorted({len(o) for o in options})
+    if len(sizes) > 1:
+        raise DatasetFormatError(
+            name, where, ARO_HOW_TO_GET,
+            f"rows have different numbers of false captions ({', '.join(str(k - 1) for k in sizes)}): "
+            "a multiple-choice item needs the same number of options in every row",
+        )
+    return options, sizes[0] - 1
+
+
+def _vg_images(rows, image_column: str, bbox_column: str | None, name: str, directory: Path) -> tuple[list, int]:
+    """The rows' images as files, each cropped to its box (``{x, y, w, h}``) when the stored image
+    is larger than the box by more than a pixel (a copy of the full images); an image of the box's
+    size is taken as already cropped. Returns the references and how many are cropped."""
+    files = hub_image_files(rows, image_column, directory, name)
+    boxes = rows[bbox_column] if bbox_column else [None] * len(files)
+    refs, cropped = [], 0
+    for i, (file, box) in enumerate(zip(files, boxes)):
+        if box is None:
+            refs.append(ImageRef(file))
+            continue
+        try:
+            x, y, w, h = (float(box[k]) for k in ("x", "y", "w", "h"))
+        except (KeyError, TypeError, ValueError):
+            raise DatasetFormatError(name, [bbox_column], ARO_HOW_TO_GET,
+                                     f"row {i}: the box {box!r} is not {{x, y, w, h}}") from None
+        with Image.open(file) as im:  # reads the header only
+            width, height = im.size
+        if width > w + 1 or height > h + 1:
+            refs.append(ImageRef(file, (x, y, w, h)))
+            cropped += 1
+        else:
+            refs.append(ImageRef(file))
+    return refs, cropped
+
+
 def load_vg_hub(
     kind: str,
-    hub_id: str,
+    hub_id: str | None = None,
     split: str = "test",
     image_column: str = "image",
     true_column: str = "true_caption",
     false_column: str = "false_caption",
     group_column: str | None = None,
+    bbox_column: str | None = "bbox",
+    macro: bool = True,
+    image_dir: str | Path | None = None,
 ) -> ChoiceDataset:
     """VG-Relation (``kind="relation"``) or VG-Attribution (``"attribution"``) from a hub copy
-    (papers.md §D lists community copies, e.g. ``yjkimstats/ARO_VG_Relation``; needs ``datasets``
-    and a network). The copies name their columns differently: pass the names (an error lists the
-    ones a copy has). Images are taken as stored (already cropped in the copies we know of).
-    ``group_column`` defaults to ``relation_name`` / ``attributes``."""
+    (needs ``datasets`` and a network).
+
+    ``hub_id`` defaults to :data:`VG_HUB_IDS`. ``gowitheflow/ARO-Visual-Relation`` (split
+    ``test``, 23,937 rows) has ARO's fields: ``image``, ``true_caption``, ``false_caption``,
+    ``relation_name`` and ``bbox`` (``{x, y, w, h}``); whether its images are cropped is not
+    documented, so each image is cropped to its box when it is larger than the box (as ARO does)
+    and taken as it is otherwise (``info["cropped"]`` counts the crops). A copy without the box
+    column is used as stored, with a warning. ``gowitheflow/ARO-Visual-Attribution`` (split
+    ``test``) does not document the column of its attribute pair: pass it as ``group_column``
+    (an error lists the columns it has) or ``macro=False`` for the plain accuracy instead of ARO's
+    macro accuracy over attribute pairs.
+
+    Other copies name their columns differently: pass the names. A false caption that is a list
+    (``yjkimstats/ARO_VG_Relation``: split ``train``, ``images``, ``Realation_name`` [sic],
+    ``text``, ``hard_texts``) gives one option per element. Row counts are compared with ARO's
+    (:data:`VG_SIZES`; a :class:`~.data.DatasetSizeWarning` when they differ).
+    """
     if kind not in ("relation", "attribution"):
         raise ValueError(f"kind must be 'relation' or 'attribution', got {kind!r}")
-    group_column = group_column or ("relation_name" if kind == "relation" else "attributes")
+    hub_id = hub_id or VG_HUB_IDS[kind]
     name = f"ARO VG-{kind.capitalize()} (hub)"
-    rows = hub_rows(hub_id, split, (image_column, true_column, false_column, group_column), name)
-    groups = [g if isinstance(g, str) else "_".join(map(str, list(g)[:2])) for g in rows[group_column]]
-    options = [[str(f), str(t)] for f, t in zip(rows[false_column], rows[true_column])]
+    where = [f"hf://datasets/{hub_id}"]
+    group_column = (group_column or ("relation_name" if kind == "relation" else "attributes")) if macro else None
+    rows = hub_rows(hub_id, split, (image_column, true_column, false_column), name)
+    if group_column and group_column not in rows.column_names:
+        what = "relation" if kind == "relation" else "attribute pair"
+        raise DatasetFormatError(
+            name, where, ARO_HOW_TO_GET,
+            f"no column {group_column!r} for each row's {what} (it has {rows.column_names}); ARO's macro accuracy "
+            f"needs it: pass group_column= the copy's column for it, or macro=False for the plain accuracy",
+        )
+    options, true_index = _caption_options(rows[true_column], rows[false_column], name, where)
+    groups = None
+    if group_column:
+        groups = []
+        for i, g in enumerate(rows[group_column]):
+            if isinstance(g, str):
+                groups.append(g)
+            elif isinstance(g, (list, tuple)) and len(g) >= 2:
+                groups.append(f"{g[0]}_{g[1]}")  # an attribute pair, as the local loader names it
+            else:
+                raise DatasetFormatError(name, where, ARO_HOW_TO_GET,
+                                         f"row {i}: group {g!r} is neither a name nor an attribute pair")
+    check_size(f"ARO VG-{kind.capitalize()}", f"{where[0]} (split {split!r})", VG_SIZES[kind], len(rows))
+    bbox = bbox_column if bbox_column and bbox_column in rows.column_names else None
+    if bbox is None:
+        warnings.warn(
+            f"{name}: {hub_id} has no box column {bbox_column!r}: its images are used as stored (ARO crops each "
+            "image to the box around the relation or the objects; a copy of the full images gives other numbers)",
+            stacklevel=2,
+        )
+    directory = Path(image_dir) if image_dir is not None else image_directory(hub_id, split)
+    images, cropped = _vg_images(rows, image_column, bbox, name, directory)
     return ChoiceDataset(
         name,
-        list(rows[image_column]),
+        images,
         options,
-        [1] * len(options),
+        [true_index] * len(options),
         groups,
         1 if kind == "relation" else 25,
-        VG_SYMMETRIC_RELATIONS if kind == "relation" else frozenset(),
-        {"hub_id": hub_id},
+        VG_SYMMETRIC_RELATIONS if kind == "relation" and groups is not None else frozenset(),
+        {"hub_id": hub_id, "split": split, "cropped": cropped},
     )

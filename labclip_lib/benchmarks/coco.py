@@ -12,6 +12,11 @@ Local layout (either annotation file works)::
 The test split has 5,000 images and 25,000 captions (the first 5 of each image, as everyone
 reports). Flickr30k uses the same format (``dataset_flickr30k.json``, images in
 ``flickr30k-images/``).
+
+Hub copy (:func:`load_coco_karpathy_hub`): ``yerevann/coco-karpathy``, one parquet file per part
+(``train``, ``validation``, ``test``, ``restval``), a row per image with ``filepath``,
+``filename``, ``sentences`` (its captions), ``sentids``, ``imgid``, ``cocoid`` and ``url``; no
+pixels, so the images still come from a local COCO folder.
 """
 
 from __future__ import annotations
@@ -19,13 +24,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data import DatasetFormatError, DatasetNotFoundError, ImageRef, pre_caption, read_json, require_dir, resolve_image
+from .data import (
+    DatasetFormatError,
+    DatasetNotFoundError,
+    ImageRef,
+    check_size,
+    pre_caption,
+    read_json,
+    require_dir,
+    resolve_image,
+)
 from .hub import hub_rows
 
 __all__ = [
     "RetrievalDataset",
     "COCO_HOW_TO_GET",
     "FLICKR_HOW_TO_GET",
+    "KARPATHY_HUB_SPLITS",
+    "KARPATHY_SIZES",
     "load_karpathy",
     "load_coco_karpathy",
     "load_coco_karpathy_hub",
@@ -43,6 +59,11 @@ FLICKR_HOW_TO_GET = (
 )
 
 _SPLITS = ("train", "val", "test")
+#: our split -> the parts of the hub copy ``yerevann/coco-karpathy`` (its parquet files: train,
+#: validation, test, restval); Karpathy's train split is train + restval
+KARPATHY_HUB_SPLITS = {"train": ("train", "restval"), "val": ("validation",), "test": ("test",)}
+#: images per Karpathy split of COCO (Karpathy & Fei-Fei, 2015): train 82,783 + restval 30,504
+KARPATHY_SIZES = {"train": 113_287, "val": 5_000, "test": 5_000}
 
 
 @dataclass
@@ -126,7 +147,7 @@ def load_karpathy(
     how = COCO_HOW_TO_GET if name == "coco" else FLICKR_HOW_TO_GET
     root = require_dir(root, f"{name} Karpathy split", how)
     entries, _ = _entries(root, name, split, how)
-    images, captions, owner = [], [], []
+    items = []
     for rel, caps in entries:
         if check_images:
             cands = [root / rel, root / Path(rel).name, root / "images" / rel]
@@ -135,6 +156,20 @@ def load_karpathy(
             path = resolve_image(cands, f"{name} Karpathy {split} images", how)
         else:
             path = str(root / rel)
+        items.append((path, caps))
+    return _retrieval_set(
+        f"{name} Karpathy {split}", items, captions_per_image, max_words, {"root": str(root), "split": split}
+    )
+
+
+def _retrieval_set(
+    name: str, items: list[tuple[str, list]], captions_per_image: int | None, max_words: int | None, info: dict
+) -> RetrievalDataset:
+    """``items`` (image path, its captions) as a retrieval set: the first ``captions_per_image``
+    captions of each image, cleaned by ``pre_caption(max_words)`` (``None``: stripped only);
+    images left without captions are dropped."""
+    images, captions, owner = [], [], []
+    for path, caps in items:
         caps = caps[:captions_per_image] if captions_per_image is not None else caps
         if not caps:
             continue
@@ -142,13 +177,8 @@ def load_karpathy(
         for c in caps:
             captions.append(pre_caption(c, max_words) if max_words is not None else str(c).strip())
             owner.append(len(images) - 1)
-    return RetrievalDataset(
-        f"{name} Karpathy {split}",
-        images,
-        captions,
-        owner,
-        {"root": str(root), "split": split, "captions_per_image": captions_per_image},
-    )
+    info = {**info, "captions_per_image": captions_per_image, "max_words": max_words}
+    return RetrievalDataset(name, images, captions, owner, info)
 
 
 def load_coco_karpathy(root: str | Path, split: str = "test", **kwargs) -> RetrievalDataset:
@@ -161,20 +191,33 @@ def load_coco_karpathy_hub(
     split: str = "test",
     hub_id: str = "yerevann/coco-karpathy",
     captions_per_image: int | None = 5,
+    max_words: int | None = None,
 ) -> RetrievalDataset:
-    """The Karpathy split's captions from the Hugging Face hub (needs ``datasets`` and a network);
-    that copy holds file names, not pixels, so the images come from ``image_root`` (the COCO
-    ``val2014/`` / ``train2014/`` folders)."""
-    rows = hub_rows(hub_id, split, ("filepath", "filename", "sentences"), "COCO Karpathy (hub)")
+    """A Karpathy split's captions from the hub (needs ``datasets`` and a network); that copy holds
+    file names, not pixels, so the images come from ``image_root`` (the COCO ``val2014/`` /
+    ``train2014/`` folders).
+
+    ``split`` is ours (``train``, ``val``, ``test``; :data:`KARPATHY_HUB_SPLITS` maps it to the
+    copy's ``train`` + ``restval``, ``validation``, ``test``), so ``train`` is Karpathy's 113,287
+    images as on the local path, not the copy's ``train`` part alone (82,783). Image counts are
+    compared with :data:`KARPATHY_SIZES` (a :class:`~.data.DatasetSizeWarning` when they differ).
+    ``captions_per_image`` and ``max_words`` as in :func:`load_karpathy` (``max_words=None``
+    keeps the raw text; chapter 10's local path cleans with 40), so both paths give the same
+    captions."""
+    if split not in KARPATHY_HUB_SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {tuple(KARPATHY_HUB_SPLITS)}")
+    name = "COCO Karpathy (hub)"
+    parts = [hub_rows(hub_id, part, ("filepath", "filename", "sentences"), name) for part in KARPATHY_HUB_SPLITS[split]]
+    check_size(f"COCO Karpathy {split}", f"hf://datasets/{hub_id} (splits {' + '.join(KARPATHY_HUB_SPLITS[split])})",
+               KARPATHY_SIZES[split], sum(len(p) for p in parts))
     root = require_dir(image_root, "COCO images", COCO_HOW_TO_GET)
-    images, captions, owner = [], [], []
-    for r in rows:
-        path = resolve_image(
-            [root / r["filepath"] / r["filename"], root / r["filename"]], "COCO images", COCO_HOW_TO_GET
-        )
-        sents = list(r["sentences"])[:captions_per_image] if captions_per_image is not None else list(r["sentences"])
-        images.append(ImageRef(path))
-        for s in sents:
-            captions.append(s["raw"] if isinstance(s, dict) else str(s))
-            owner.append(len(images) - 1)
-    return RetrievalDataset(f"coco Karpathy {split} (hub)", images, captions, owner, {"hub_id": hub_id})
+    items = []
+    for rows in parts:
+        for r in rows:
+            path = resolve_image(
+                [root / r["filepath"] / r["filename"], root / r["filename"]], "COCO images", COCO_HOW_TO_GET
+            )
+            items.append((path, [s["raw"] if isinstance(s, dict) else str(s) for s in r["sentences"]]))
+    return _retrieval_set(
+        f"coco Karpathy {split} (hub)", items, captions_per_image, max_words, {"hub_id": hub_id, "split": split}
+    )

@@ -4,13 +4,15 @@ caption cleaning of the retrieval and ARO benchmarks.
 A loader never raises a bare ``KeyError`` or ``FileNotFoundError``: a missing dataset raises
 :class:`DatasetNotFoundError` (a ``FileNotFoundError``) and a malformed one
 :class:`DatasetFormatError` (a ``ValueError``), each naming the dataset, the path(s) looked for
-and how to get the data.
+and how to get the data. A copy with another number of items than the benchmark's published size
+is used as it is, with a :class:`DatasetSizeWarning` saying so (:func:`check_size`).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -20,6 +22,8 @@ from PIL import Image
 __all__ = [
     "DatasetNotFoundError",
     "DatasetFormatError",
+    "DatasetSizeWarning",
+    "check_size",
     "ImageRef",
     "open_image",
     "read_json",
@@ -51,6 +55,22 @@ class DatasetFormatError(ValueError):
     def __init__(self, dataset: str, paths: Sequence[str | Path], how_to_get: str, problem: str):
         self.dataset, self.paths, self.how_to_get = dataset, [str(p) for p in paths], how_to_get
         super().__init__(_message(dataset, problem, paths, how_to_get))
+
+
+class DatasetSizeWarning(UserWarning):
+    """A copy of a benchmark holds another number of items than the benchmark's published size."""
+
+
+def check_size(dataset: str, source: str, expected: int, got: int) -> None:
+    """Warn (:class:`DatasetSizeWarning`) when ``source`` holds ``got`` items where ``dataset``'s
+    published size is ``expected``: the scores are then over the items it has, not the benchmark's."""
+    if got != expected:
+        warnings.warn(
+            f"{dataset}: {source} has {got:,} items, the published size is {expected:,} ({got - expected:+,}); "
+            "the scores are over the items it has",
+            DatasetSizeWarning,
+            stacklevel=3,
+        )
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,16 @@ caption and one hard negative (replace / swap / add an object, attribute or rela
 Local layout: the subsets' JSON files from ``RAIVNLab/sugar-crepe`` ``data/`` (``add_att.json``,
 ``replace_obj.json``, ``swap_att.json``, ...; each ``{id: {"filename", "caption",
 "negative_caption"}}``) in ``root`` (or ``root/data``) and the COCO val2017 images in
-``images_dir`` (default ``root/val2017``). A subset is scored as the share of items whose
+``images_dir`` (default ``root/val2017``).
+
+Hub layout (:func:`load_sugarcrepe_hub`): ``HuggingFaceM4/SugarCrepe_{subset}``, split ``test``,
+made from the same JSON files by HuggingFaceM4's upload script: ``image``, ``tested_labels``
+(``[caption, negative_caption]``) and ``true_label``, a ``ClassLabel`` over every caption of the
+seven subsets whose value names the caption (so the true option is index 0 by construction).
+Its ``swap_obj`` has 246 rows by the hub's viewer, one more than the 245 of
+:data:`SUGARCREPE_SIZES`: the loader warns and scores the rows it has.
+
+A subset is scored as the share of items whose
 caption beats the negative (ties half); the categories both sample-weighted and unweighted
 (:func:`~labclip_lib.benchmarks.metrics.category_scores`).
 """
@@ -15,8 +24,17 @@ from pathlib import Path
 from typing import Sequence
 
 from .aro import ChoiceDataset
-from .data import DatasetFormatError, DatasetNotFoundError, ImageRef, read_json, require_dir, resolve_image
-from .hub import hub_rows
+from .data import (
+    DatasetFormatError,
+    DatasetNotFoundError,
+    ImageRef,
+    check_size,
+    read_json,
+    require_dir,
+    resolve_image,
+)
+from .hub import class_names, hub_image_files, hub_rows
+from .image_files import image_directory
 
 __all__ = ["SUGARCREPE_SUBSETS", "SUGARCREPE_SIZES", "SUGARCREPE_HOW_TO_GET", "load_sugarcrepe", "load_sugarcrepe_hub"]
 
@@ -80,6 +98,53 @@ def load_sugarcrepe(
     return out
 
 
+def _hub_items(rows, name: str, hub_id: str, columns: dict[str, str]) -> tuple[list[list[str]], list[int]]:
+    """Options and true indices of a hub copy's rows, from either layout (see
+    :func:`load_sugarcrepe_hub`)."""
+    where = [f"hf://datasets/{hub_id}"]
+    have = rows.column_names
+    if columns["options"] in have and columns["true"] in have:
+        options = [list(o) if isinstance(o, (list, tuple)) else o for o in rows[columns["options"]]]
+        bad = next((i for i, o in enumerate(options) if not isinstance(o, list) or len(o) < 2
+                    or not all(isinstance(t, str) for t in o)), None)
+        if bad is not None:
+            raise DatasetFormatError(
+                name, where, SUGARCREPE_HOW_TO_GET,
+                f"row {bad}: {columns['options']!r} is not a list of >= 2 captions: {options[bad]!r}",
+            )
+        names = class_names(rows, columns["true"])
+        true_index = []
+        for i, (opts, label) in enumerate(zip(options, rows[columns["true"]])):
+            if names is not None:
+                if not 0 <= label < len(names):
+                    raise DatasetFormatError(
+                        name, where, SUGARCREPE_HOW_TO_GET,
+                        f"row {i}: {columns['true']!r} is {label}, not one of its {len(names)} names",
+                    )
+                text = names[label]
+            elif isinstance(label, str):
+                text = label
+            else:
+                raise DatasetFormatError(
+                    name, where, SUGARCREPE_HOW_TO_GET,
+                    f"{columns['true']!r} holds {type(label).__name__} values without ClassLabel names: "
+                    "which option is true cannot be told",
+                )
+            if text not in opts:
+                raise DatasetFormatError(name, where, SUGARCREPE_HOW_TO_GET,
+                                         f"row {i}: the true caption {text!r} is none of the options {opts!r}")
+            true_index.append(opts.index(text))
+        return options, true_index
+    if columns["caption"] in have and columns["negative"] in have:  # the JSON files' layout
+        options = [[str(c), str(n)] for c, n in zip(rows[columns["caption"]], rows[columns["negative"]])]
+        return options, [0] * len(options)
+    raise DatasetFormatError(
+        name, where, SUGARCREPE_HOW_TO_GET,
+        f"neither the hub layout ({columns['options']!r}, {columns['true']!r}) nor the JSON files' layout "
+        f"({columns['caption']!r}, {columns['negative']!r}); it has {have}",
+    )
+
+
 def load_sugarcrepe_hub(
     subsets: Sequence[str] = SUGARCREPE_SUBSETS,
     hub_prefix: str = "HuggingFaceM4/SugarCrepe_",
@@ -87,20 +152,33 @@ def load_sugarcrepe_hub(
     image_column: str = "image",
     caption_column: str = "caption",
     negative_column: str = "negative_caption",
+    options_column: str = "tested_labels",
+    true_column: str = "true_label",
+    image_dir: str | Path | None = None,
 ) -> dict[str, ChoiceDataset]:
     """SugarCrepe from the hub copies ``{hub_prefix}{subset}`` (images inside; needs ``datasets``
-    and a network). The column names are parameters: a copy with other names gives an error
-    listing the ones it has."""
+    and a network).
+
+    The HuggingFaceM4 copies (split ``test``) hold ``image``, ``tested_labels`` (the caption, then
+    the negative) and ``true_label``, a ``ClassLabel`` whose names are the captions of all seven
+    subsets: the true option is the one whose text is ``true_label``'s name. A copy in the JSON
+    files' layout (``caption``, ``negative_caption``) is read too. Subset sizes are compared with
+    :data:`SUGARCREPE_SIZES` (a :class:`~.data.DatasetSizeWarning` when they differ). The images
+    are written once to files (``image_dir``, default the labclip cache; see
+    :mod:`.image_files`) and the items refer to them.
+    """
+    unknown = [s for s in subsets if s not in SUGARCREPE_SUBSETS]
+    if unknown or not subsets:
+        raise ValueError(f"unknown SugarCrepe subsets {unknown}; expected some of {SUGARCREPE_SUBSETS}")
+    columns = {"options": options_column, "true": true_column, "caption": caption_column, "negative": negative_column}
     out = {}
     for sub in subsets:
-        rows = hub_rows(
-            f"{hub_prefix}{sub}", split, (image_column, caption_column, negative_column), f"SugarCrepe {sub} (hub)"
-        )
-        out[sub] = ChoiceDataset(
-            f"SugarCrepe {sub}",
-            list(rows[image_column]),
-            [[str(c), str(n)] for c, n in zip(rows[caption_column], rows[negative_column])],
-            [0] * len(rows),
-            info={"hub_id": f"{hub_prefix}{sub}"},
-        )
+        hub_id, name = f"{hub_prefix}{sub}", f"SugarCrepe {sub} (hub)"
+        rows = hub_rows(hub_id, split, (image_column,), name)
+        options, true_index = _hub_items(rows, name, hub_id, columns)
+        check_size(f"SugarCrepe {sub}", f"hf://datasets/{hub_id} (split {split!r})", SUGARCREPE_SIZES[sub], len(rows))
+        directory = Path(image_dir) if image_dir is not None else image_directory(hub_id, split)
+        images = [ImageRef(p) for p in hub_image_files(rows, image_column, directory, name)]
+        info = {"hub_id": hub_id, "split": split}
+        out[sub] = ChoiceDataset(f"SugarCrepe {sub}", images, options, true_index, info=info)
     return out

@@ -345,7 +345,8 @@ PATH_PARAMETERS: dict[str, str] = {
     "ARO_DIR": "ARO's visual_genome_relation.json, visual_genome_attribution.json and images/",
     "SUGARCREPE_DIR": "SugarCrepe's 7 JSON files (RAIVNLab/sugar-crepe data/)",
     "COCO_VAL2017_DIR": "COCO val2017 images (SugarCrepe's images; default SUGARCREPE_DIR/val2017)",
-    "CIFAR_DIR": "CIFAR-10 and/or CIFAR-100 binary versions (cifar-10-batches-bin/, cifar-100-binary/)",
+    "CIFAR_DIR": "CIFAR-10 and/or CIFAR-100, python or binary version (cifar-10-batches-py/ or cifar-10-batches-bin/, "
+                 "cifar-100-python/ or cifar-100-binary/)",
     "PUG_SPARE_DIR": "PUG:SPARE's PUG_SPARE.csv and <world_name>/ image folders",
     "PUG_SPAR_DIR": "PUG:SPAR's labels.csv and images (or the hub's parquet files, with pyarrow)",
     "IMAGENET_DIR": "ImageNet val (or any image folder): one folder of images per class; optionally "

@@ -25,6 +25,7 @@ import pandas as pd
 from ..alignment.estimator import triplet
 from ..analysis.geometry import pair_embeddings
 from ..analysis.profiles import CLIP_LIKE, ClipLikeCriterion, binding_profile
+from ..analysis.unimodal import modality_probes, probe_rows
 from ..embed.protocol import EmbeddingModel
 from ..alignment.estimator import MapSettings
 from ..experiments.rescue import fit_map
@@ -36,7 +37,7 @@ from ..runtime import get_device
 from ..world.captions import CaptionSpec
 
 __all__ = ["chapter_organisms", "held_out_data", "report_by_model", "clip_like_profile", "profile_search", "choose_clip_like",
-           "trained_organisms", "recipe_comparison",
+           "trained_organisms", "recipe_comparison", "probe_search", "probe_summary",
            "pretrained_report", "pretrained_scenes",
            "estimate_cpu_seconds"]
 
@@ -81,6 +82,41 @@ def recipe_comparison(names: str | Sequence[str], recipes: Sequence[str], seed: 
     paths = get_organisms([organism_config(name, seed, recipe=r, **(changes or {})) for name, r in pairs], jobs)
     rows = pd.DataFrame([{"recipe": r, **organism_summary(p)} for (_, r), p in zip(pairs, paths)])
     return rows.set_index(["organism", "recipe"])[["epochs", "kept epoch", "training seconds", "val binding"]]
+
+
+def probe_search(name: str, candidates: dict[str, dict], seeds: Sequence[int], recipe: str = "converged",
+                 changes: dict | None = None, jobs: int | None = None) -> pd.DataFrame:
+    """Chapter 4's probes on organism ``name`` trained with ``recipe`` and each candidate's
+    config changes (``{label: changes}``), for every seed: one row per candidate, seed,
+    modality and shape with the probe's validation and test accuracy, the bag-of-words ceiling,
+    the epochs trained and the training seconds. ``changes`` (the chapter's
+    ``ORGANISM_CHANGES``) apply to every candidate. Missing organisms are trained first, in up to
+    ``jobs`` worker processes. Used in chapter 4 (binding in the image at convergence)."""
+    if not candidates or not seeds:
+        raise ValueError("probe_search needs at least one candidate and one seed")
+    pairs = [(label, seed) for label in candidates for seed in seeds]
+    configs = [organism_config(name, seed, recipe=recipe, **{**(changes or {}), **candidates[label]})
+               for label, seed in pairs]
+    rows = []
+    for (label, seed), config, path in zip(pairs, configs, get_organisms(configs, jobs)):
+        summary = organism_summary(path)
+        res = modality_probes(load_model(path), build_data(config), seed=seed)
+        rows += probe_rows(res, candidate=label, seed=seed, epochs=summary["epochs"],
+                           **{"training seconds": summary["training seconds"]})
+    return pd.DataFrame(rows)
+
+
+def probe_summary(table: pd.DataFrame, modality: str = "image", by: str = "candidate") -> pd.DataFrame:
+    """A :func:`probe_search` table in one row per ``by`` (``"candidate"`` or ``"seed"``): epochs
+    trained, training seconds, the probe's validation and test accuracy and the bag-of-words
+    ceiling (means over shapes and seeds) and the test accuracy per shape, for ``modality``."""
+    sub = table[table["modality"] == modality]
+    if sub.empty:
+        raise ValueError(f"no {modality!r} probes in the table; modalities: {sorted(table['modality'].unique())}")
+    group = sub.groupby(by, sort=False)
+    out = group[["epochs", "training seconds", "val", "test", "ceiling"]].mean()
+    per_shape = sub.pivot_table(index=by, columns="shape", values="test", sort=False)
+    return out.join(per_shape.add_suffix(" test"))
 
 
 def held_out_data(seeds: Sequence[int], changes: dict | None = None) -> dict[int, OrganismData]:

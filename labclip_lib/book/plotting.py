@@ -1,4 +1,4 @@
-"""Plotting helpers for the book. Nothing changes matplotlib's state until :func:`set_style`."""
+"""Plotting helpers for the book. Nothing changes matplotlib's (or pandas') state until :func:`set_style`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Sequence
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import seaborn as sns
 import torch
 
@@ -24,9 +25,12 @@ PAPER_STYLE = {"color": "0.25", "linestyle": "--", "linewidth": 1.2}
 
 
 def set_style(context: str = "notebook", dpi: int = 110) -> None:
-    """The book's figure style: seaborn's whitegrid theme, compact fonts, crisp images.
+    """The book's figure and table style: seaborn's whitegrid theme, compact fonts, crisp images;
+    tables show every cell in full (pandas' ``display.max_colwidth`` off, so a claim or a note is
+    never cut to "..."). Numbers in tables are rounded where the table is made (e.g.
+    :func:`~labclip_lib.experiments.verdict_table`) or by :func:`~labclip_lib.book.show_table`.
 
-    Used in chapters 1, 2, 3, 4, 5, 6.
+    Used in every chapter.
     """
 
     sns.set_theme(style="whitegrid", context=context)
@@ -39,6 +43,7 @@ def set_style(context: str = "notebook", dpi: int = 110) -> None:
             "figure.constrained_layout.use": True,
         }
     )
+    pd.set_option("display.max_colwidth", None)
 
 
 def show_images(

@@ -14,7 +14,8 @@ Conventions for a chapter (an ``.ipynb`` under ``notebooks/`` listed in ``_toc.y
   ``["benchmarks"]`` for chapter 10's real data), with
   the cell tags ``colab-install`` (how ``sync`` finds it) and ``hide-cell`` (the book shows it
   collapsed, so readers can see how Colab gets ``labclip_lib``; ``remove-cell`` would hide it
-  from the page entirely). Outside Colab the ``if`` is false and the cell does nothing.
+  from the page entirely). Outside Colab the ``if`` is false and the cell does nothing; on Colab,
+  a failed install prints the repository it tried and that ``repository.url`` names it.
 * **second code cell**: tagged ``parameters`` (``MODEL_ID``, seeds, sizes).
 * **no outputs or execution counts**: the book executes the notebooks itself.
 
@@ -27,6 +28,7 @@ state is output; Colab saves it in a form the book cannot render).
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -39,7 +41,7 @@ __all__ = [
     "book_root",
     "repo_info",
     "repo_url",
-    "colab_install_line",
+    "install_requirement",
     "install_cell_source",
     "notebook_extras",
     "toc_files",
@@ -93,9 +95,10 @@ def repo_url(root: str | Path | None = None) -> str:
 _EXTRA = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
-def colab_install_line(url: str | None = None, branch: str | None = None, root: str | Path | None = None,
-                       extras: tuple[str, ...] = ()) -> str:
-    """The ``%pip`` line that installs ``labclip_lib`` from the repository (Colab's install).
+def install_requirement(url: str | None = None, branch: str | None = None, root: str | Path | None = None,
+                        extras: tuple[str, ...] = ()) -> str:
+    """The pip requirement that installs ``labclip_lib`` from the repository (Colab's install):
+    ``labclip_lib[extras] @ git+<url>@<branch>``.
 
     ``url``/``branch`` default to the values in ``_config.yml`` (found from ``root``);
     ``extras``: package extras to install with it (``labclip_lib[benchmarks]``).
@@ -108,7 +111,7 @@ def colab_install_line(url: str | None = None, branch: str | None = None, root: 
         url = cfg_url if url is None else url
         branch = cfg_branch if branch is None else branch
     package = f"labclip_lib[{','.join(extras)}]" if extras else "labclip_lib"
-    return f'%pip install -q "{package} @ git+{url.rstrip("/")}@{branch}"'
+    return f"{package} @ git+{url.rstrip('/')}@{branch}"
 
 
 def notebook_extras(nb) -> tuple[str, ...]:
@@ -124,16 +127,37 @@ def install_cell_source(url: str | None = None, branch: str | None = None, root:
                         extras: tuple[str, ...] = ()) -> str:
     """The exact source of the Colab-only install cell (the first code cell of a chapter).
 
-    IPython turns the indented ``%pip`` line into ``get_ipython().run_line_magic(...)``, so
-    the cell is valid in Jupyter, in the book's headless execution and on Colab; only on
-    Colab is the condition true.
+    Plain Python (pip in a subprocess, no IPython magic), so the cell runs the same in Jupyter,
+    in the book's headless execution and on Colab; only on Colab is the condition true. When pip
+    fails, the cell prints pip's message, the repository it tried and that ``repository.url`` in
+    ``_config.yml`` names it (the one line a fork changes), then stops the run.
     """
+    if url is None or branch is None:
+        cfg_url, cfg_branch = repo_info(root)
+        url = cfg_url if url is None else url
+        branch = cfg_branch if branch is None else branch
+    requirement = install_requirement(url, branch, extras=extras)
+    hint = [
+        f"Could not install labclip_lib from {url.rstrip('/')} (branch {branch}).\n",
+        "That repository is repository.url (with repository.branch) in the book's _config.yml:\n",
+        "for a fork, change that line and run `python -m labclip_lib.book.tools sync`.",
+    ]
     return (
         "# Colab only: install labclip_lib from the book's repository\n"
+        "import subprocess\n"
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
-        f"    {colab_install_line(url, branch, root, extras)}"
+        f"    _requirement = {json.dumps(requirement)}\n"
+        "    _pip = subprocess.run(\n"
+        '        [sys.executable, "-m", "pip", "install", "-q", _requirement], capture_output=True, text=True\n'
+        "    )\n"
+        "    if _pip.returncode != 0:\n"
+        "        print(_pip.stdout[-2000:] + _pip.stderr[-2000:])\n"
+        "        print(\n"
+        + "".join(f"            {json.dumps(line)}\n" for line in hint)
+        + "        )\n"
+        '        raise RuntimeError("labclip_lib is not installed: see the message above")'
     )
 
 

@@ -1,4 +1,4 @@
-"""Verdicts on the papers' claims, computed from measured numbers by rules stated in advance.
+"""Verdicts on the papers' claims, computed from measured numbers by the stated rules below.
 
 Two kinds of claim:
 
@@ -113,11 +113,19 @@ def above_verdict(claim: str, values: Sequence[float], label: str, threshold: fl
     return Verdict(claim, verdict, margin, f"{label} {_mean_sd(v)}, threshold {threshold:g}")
 
 
+#: decimal places of the margins in :func:`verdict_table` (the evidence strings use the same)
+MARGIN_DIGITS = 3
+
+
 def verdict_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
-    """The verdicts as a table indexed by claim."""
+    """The verdicts as a table indexed by claim, ready for a page: the margin rounded to
+    :data:`MARGIN_DIGITS` places (``0.278``, not ``0.278261``), the claim and evidence in full
+    (the book's :func:`~labclip_lib.book.set_style` stops pandas from truncating long cells)."""
     if not verdicts:
         raise ValueError("no verdicts")
-    return pd.DataFrame([asdict(v) for v in verdicts]).set_index("claim")
+    table = pd.DataFrame([asdict(v) for v in verdicts]).set_index("claim")
+    table["margin"] = table["margin"].astype(float).round(MARGIN_DIGITS) + 0.0  # + 0.0: never "-0.0"
+    return table
 
 
 def goal_check(values: Sequence[float], goal: float, level: float = 0.95) -> dict:

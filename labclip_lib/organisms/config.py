@@ -152,7 +152,7 @@ _ONE_SALIENT = CaptionSpec(completeness=0.5, saliency_bias=1.0)
 
 #: Training recipes by name: the fields that set an organism's cost. ``"second"`` is the
 #: default (:class:`OrganismConfig`'s defaults); ``"first"`` is the recipe the book used until
-#: the second generation (benchmarks/bench_organisms.py trains both side by side).
+#: the second generation (speed/bench_organisms.py trains both side by side).
 RECIPES: dict[str, dict] = {
     "first": dict(sizes=SIZES, resolution=32, image_width=32, batch_norm=True, channels_last=False,
                   image_pooling="flatten", stem_stride=1, pool_first=False, text_encoder="bigru", batch_size=256,

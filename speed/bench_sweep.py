@@ -12,7 +12,7 @@ organism, the stored train-split binding on the whole split instead of its first
 ``TRAIN_METRIC_SCENES`` scenes. The ratio of measuring to training is the figure to watch: the
 sweeps' cost is organisms x (training + measuring).
 
-Run: ``python benchmarks/bench_sweep.py`` (``--grid completeness --value 0.25``; ``--map-epochs``;
+Run: ``python speed/bench_sweep.py`` (``--grid completeness --value 0.25``; ``--map-epochs``;
 ``--quick``: 1,200 scenes, one epoch, two map epochs).
 """
 

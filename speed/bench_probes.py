@@ -6,7 +6,7 @@ regression on standardised embeddings, with its regularisation chosen on the val
 combinations (4 values of C, all fitted). Both see the same frozen embeddings: the image and
 text embeddings of the *complete* organism (seed 0) on its scenes, one probe per shape.
 Target: ours at least 10x faster at equal or better held-out (test) accuracy.
-Run: ``python benchmarks/bench_probes.py`` (``--epochs`` changes the authors' epoch count,
+Run: ``python speed/bench_probes.py`` (``--epochs`` changes the authors' epoch count,
 ``--quick`` probes the image embeddings only). Trains the organism first if it is not cached.
 """
 

@@ -1,7 +1,7 @@
 """Renderer speed: scenes per second at 64 px and 224 px on this machine.
 
 Targets (2 CPU cores): >= 2,000 two-object scenes/s at 64 px and >= 100/s at 224 px.
-Run: ``python benchmarks/bench_render.py`` (``--quick`` for a short run).
+Run: ``python speed/bench_render.py`` (``--quick`` for a short run).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ It also times the bare matrix products of the same epoch (per step: the map on t
 the B x 2B logits, and the two products of the backward pass) on ready tensors, and reports
 which share of that GEMM-only throughput each loop reaches. Targets: ours faster than the
 authors' pattern, and >= 60% of GEMM throughput.
-Run: ``python benchmarks/bench_align.py`` (``--quick``: 20k rows).
+Run: ``python speed/bench_align.py`` (``--quick``: 20k rows).
 """
 
 from __future__ import annotations

@@ -9,13 +9,14 @@ test binding (reported, never chosen on), the first recipe's binding on the seco
 back (the same held-out combinations), and the image and text probes of chapter 4 (test
 combinations). Then, per recipe, the mean of every column, one training step's FLOPs (counted
 by ``torch.utils.flop_counter``), its rate, and the share of this machine's fp32 GEMM rate it
-reaches (a 1024 x 1024 matrix product timed in the same run), and the recipe with the best
-validation binding. The scenes are built (rendered, or read from the cache) before any timing.
+reaches (a 1024 x 1024 matrix product timed in the same run), the same for two organisms'
+steps run at once in two worker processes of one thread each (how ``get_organisms`` trains the
+book's organisms), and the recipe with the best validation binding. The scenes are built (rendered, or read from the cache) before any timing.
 
 ``--ablation`` adds one organism per step from the first recipe to the second (seed 0), each
 step changing one more field, to show where the time and the binding come from.
 
-Run: ``python benchmarks/bench_organisms.py`` (``--quick``: 1,200 scenes, one epoch, one seed;
+Run: ``python speed/bench_organisms.py`` (``--quick``: 1,200 scenes, one epoch, one seed;
 ``--seeds 0 1 2``; ``--changes '{"n_objects": [4]}'``).
 """
 
@@ -32,9 +33,11 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from labclip_lib.analysis import modality_probes
+from labclip_lib.runtime import parallel_map
 from labclip_lib.organisms import (
     RECIPES,
     DualEncoder,
+    OrganismConfig,
     OrganismModel,
     WordTokenizer,
     binding_accuracy_2way,
@@ -108,6 +111,21 @@ def step_rate(config, data, steps: int = 5) -> dict:
     return {"GFLOP/step": gflop, "s/step": seconds, "GFLOP/s": gflop / seconds}
 
 
+def _worker_step_rate(config_dict: dict) -> dict:
+    """:func:`step_rate` in a worker process on one thread (as ``get_organisms`` trains)."""
+    torch.set_num_threads(1)
+    config = OrganismConfig.from_dict(config_dict)
+    return step_rate(config, build_data(config), steps=15)
+
+
+def workers_rate(config, workers: int = 2) -> dict:
+    """Training steps of ``config`` in ``workers`` worker processes at once, one thread each (the
+    way the book trains missing organisms: ``get_organisms``): their summed GFLOP/s."""
+    rates = parallel_map(_worker_step_rate, [(config.to_dict(),)] * workers, n_jobs=workers)
+    return {"workers": workers, "GFLOP/s": sum(r["GFLOP/s"] for r in rates),
+            "s/step": float(np.mean([r["s/step"] for r in rates]))}
+
+
 def gemm_rate(n: int = 1024, repeats: int = 20) -> float:
     """This machine's fp32 matrix-product rate (GFLOP/s), n x n by n x n, best of ``repeats``."""
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -149,6 +167,8 @@ def main() -> None:
                   f"val binding {row['val binding']:.3f}", flush=True)
             if recipe not in rates:
                 rates[recipe] = step_rate(config, datas[recipe])
+                book = workers_rate(config)
+                rates[recipe] |= {"2 workers GFLOP/s": book["GFLOP/s"], "2 workers s/step": book["s/step"]}
     gemm = gemm_rate()
     table = pd.DataFrame(rows)
     print(f"\n{args.diet} organisms {changes or ''}, one at a time on this machine:\n")
@@ -156,7 +176,9 @@ def main() -> None:
     mean = table.groupby("recipe", sort=False).mean(numeric_only=True).drop(columns="seed")
     speed = pd.DataFrame(rates).T
     speed["share of GEMM"] = speed["GFLOP/s"] / gemm
-    print(f"\nmean over seeds, and one training step (fp32 GEMM 1024^3 on this machine: {gemm:.0f} GFLOP/s):\n")
+    speed["2 workers share"] = speed["2 workers GFLOP/s"] / gemm
+    print(f"\nmean over seeds, and one training step (fp32 GEMM 1024^3 on this machine: {gemm:.0f} GFLOP/s; "
+          f"'2 workers': two organisms' steps at once, one thread each, as get_organisms trains them):\n")
     print(mean.join(speed).round(3).to_string())
     if {"first", "second"} <= set(mean.index):
         first, second = mean.loc["first", "train s"], mean.loc["second", "train s"]

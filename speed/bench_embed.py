@@ -17,7 +17,7 @@ directory (or ``--jpeg-dir DIR``'s ``*.jpg``/``*.jpeg`` are read), then timed si
 pre-decoded images, and the full path. The loader's share is ``1 - forward time / full time``: the
 part of the full path spent decoding or waiting for images. On a GPU the full path should run at
 the loader's rate (the images are the limit), not at the rate of a Python loop.
-Run: ``python benchmarks/bench_embed.py`` (``--quick`` for a short run; ``--jpeg [--quick]``).
+Run: ``python speed/bench_embed.py`` (``--quick`` for a short run; ``--jpeg [--quick]``).
 """
 
 from __future__ import annotations
