@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-__all__ = ["check_embeddings", "pair_scores", "binding_accuracy", "report_rows", "mean_interval"]
+__all__ = ["check_embeddings", "pair_scores", "binding_hits", "binding_accuracy", "report_rows", "mean_interval"]
 
 
 def check_embeddings(name: str, x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
@@ -33,6 +33,16 @@ def pair_scores(image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
     return (torch.nn.functional.normalize(image, dim=1) * torch.nn.functional.normalize(text, dim=1)).sum(1)
 
 
+def binding_hits(image: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor,
+                 tie_tol: float = 1e-6) -> torch.Tensor:
+    """Per-row outcomes of the two-way binding test: ``(N,)`` of 1 (the image is closer, cosine,
+    to its caption than to the attribute-swapped one), 0, or 0.5 for a tie (scores within
+    ``tie_tol``). ``image, positive, negative``: ``(N, D)``. :func:`binding_accuracy` is their
+    mean; verdicts with intervals resample them (:mod:`labclip_lib.experiments.bootstrap`)."""
+    diff = pair_scores(image, positive) - pair_scores(image, negative)
+    return (diff > tie_tol).float() + 0.5 * (diff.abs() <= tie_tol).float()
+
+
 def binding_accuracy(image: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor,
                      tie_tol: float = 1e-6) -> float:
     """Two-way binding accuracy (chance 0.5).
@@ -42,10 +52,7 @@ def binding_accuracy(image: torch.Tensor, positive: torch.Tensor, negative: torc
     as half a hit, so a bag-of-words model that scores both captions equally gets exactly 0.5.
     Rows without a valid negative must be removed by the caller.
     """
-    sp, sn = pair_scores(image, positive), pair_scores(image, negative)
-    diff = sp - sn
-    hits = (diff > tie_tol).float() + 0.5 * (diff.abs() <= tie_tol).float()
-    return float(hits.mean())
+    return float(binding_hits(image, positive, negative, tie_tol).mean())
 
 
 def report_rows(result: dict | list[dict]) -> list[dict]:

@@ -274,3 +274,83 @@ def test_bound_by_grid_means_per_grid_in_order():
     assert table.loc["a", "organisms"] == 2
     with pytest.raises(ValueError, match="no organisms"):
         X.bound_by_grid(rows.iloc[:0])
+
+
+def _items(rng, p, seed, classes=8, per_class=30):
+    clusters = np.repeat([f"class {k}" for k in range(classes)], per_class)
+    return X.ItemScores((rng.random(clusters.size) < p).astype(float), clusters, seed)
+
+
+def test_claim_tests_judge_contrasts_and_levels_with_intervals():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows, items = [], {}
+    for value, p in ((1.0, 0.95), (0.25, 0.6)):
+        for s in (0, 1, 2):
+            key = f"c{value}-{s}"
+            rows.append({"grid": "completeness", "completeness": value, "seed": s, "organism": key})
+            items[key] = _items(rng, p, s)
+    for b, p in ((64, 0.55), (512, 0.6)):
+        key = f"b{b}"
+        rows.append({"grid": "batch size", "batch_size": b, "seed": 0, "organism": key})
+        items[key] = _items(rng, p, 0)
+    table = pd.DataFrame(rows)
+    tests = X.claim_tests(table, items)
+    assert list(tests.index) == ["2a", "4"]
+    assert tests.loc["2a", "verdict"] == "reproduced" and tests.loc["2a", "low"] > 0.2
+    assert tests.loc["2a", "claim"] == X.CLAIMS["2a"] and tests.loc["2a", "seeds"] == 3
+    assert tests.loc["4", "verdict"] == "reproduced" and tests.loc["4", "high"] > 0
+    assert tests.loc["4", "seeds"] == 1 and not tests.loc["4", "more seeds by the rule"]
+    # the same data with the bad arm's items missing: a clear error, not a silent verdict
+    with pytest.raises(ValueError, match="no item scores"):
+        X.claim_test("2a", table, {k: v for k, v in items.items() if not k.startswith("c0.25")})
+    near = dict(items, b512=_items(rng, 0.9, 0))  # the best batch size at the threshold
+    t = X.claim_tests(table, near, claims=["4"])
+    assert t.loc["4", "verdict"] == "inconclusive" and t.loc["4", "more seeds by the rule"]
+
+
+def test_measure_items_are_the_binding_item_by_item(monkeypatch):
+    config = replace(TINY, seed=5)
+    row = X.measure_organism(config, map_settings=FAST_MAP)
+    items = X.measure_items(config)
+    assert np.mean(items["hits"]) == pytest.approx(row["binding"])
+    assert set(items["hits"]) <= {0.0, 0.5, 1.0} and len(items["clusters"]) == len(items["hits"])
+    data = O.build_data(config)
+    assert len(set(items["clusters"])) <= len(data.split.test_classes)
+    assert O.cached_config(config.key) == config
+    with pytest.raises(ValueError, match="no trained organism"):
+        O.cached_config("0" * 16)
+    import pandas as pd
+
+    table = pd.DataFrame([{"grid": "completeness", "completeness": c, "seed": 5, "organism": config.key}
+                          for c in (1.0, 0.25)])
+    scores = X.grid_items(table, jobs=1)
+    assert scores[config.key].accuracy == pytest.approx(row["binding"]) and scores[config.key].seed == 5
+
+
+def test_rescue_on_a_common_scale_and_within_grid_correlations():
+    import pandas as pd
+
+    rows = pd.DataFrame({"binding": [0.6, 0.8, 1.0], "map binding": [0.8, 0.9, 1.0],
+                         "image probe": [0.8, 0.7, 0.9], "ceiling": [0.6, 0.5, 0.6]})
+    out = X.normalised_rescue(rows)
+    assert out["normalised gain"].iloc[:2].tolist() == pytest.approx([0.5, 0.5])
+    assert np.isnan(out["normalised gain"].iloc[2])  # binds perfectly: nothing to recover
+    assert out["normalised margin"].tolist() == pytest.approx([0.5, 0.4, 0.75])
+    with pytest.raises(ValueError, match="no column"):
+        X.normalised_rescue(rows.drop(columns="ceiling"))
+    rng = np.random.default_rng(0)
+    # two grids: within each, y rises with x; across grids the offsets run the other way, so the
+    # raw correlation is negative while the within-grid one is positive
+    parts = []
+    for g, offset in (("a", 0.0), ("b", 1.0)):
+        x = rng.random(12) + offset
+        parts.append(pd.DataFrame({"grid": g, "x": x, "y": x - 3 * offset + rng.normal(0, 0.05, 12)}))
+    parts.append(pd.DataFrame({"grid": "c", "x": [0.1, 0.2], "y": [0.3, 0.1]}))
+    table = pd.concat(parts)
+    assert np.corrcoef(table["x"], table["y"])[0, 1] < 0
+    r = X.within_grid_correlations(table, "x", "y", names=["b", "a", "c"], n_boot=300)
+    assert list(r.index) == ["b", "a", "c", "pooled within grids"]
+    assert r.loc["a", "r"] > 0.9 and r.loc["a", "low"] > 0.5 and np.isnan(r.loc["c", "r"])
+    assert r.loc["pooled within grids", "r"] > 0.9 and r.loc["pooled within grids", "organisms"] == 24

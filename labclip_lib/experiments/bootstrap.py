@@ -77,7 +77,8 @@ class ItemScores:
 
 @dataclass(frozen=True)
 class BootstrapVerdict:
-    """A claim's verdict: the effect (positive supports the claim), its interval and why."""
+    """A claim's verdict: the effect (positive supports the claim), its interval, why, and the
+    fewest seeds of any arm it read."""
 
     claim: str
     verdict: str
@@ -85,6 +86,7 @@ class BootstrapVerdict:
     low: float
     high: float
     evidence: str
+    seeds: int = 0
 
     def __str__(self) -> str:
         return (f"{self.claim}: {self.verdict.upper()} (effect {self.effect:+.3f}, "
@@ -193,7 +195,7 @@ def contrast_test(claim: str, good: Mapping[str, Sequence[ItemScores]], bad: Map
         verdict = "inconclusive"
     evidence = (f"{', '.join(good)} vs {', '.join(bad)}; {'paired' if paired else 'unpaired'}, "
                 f"{min(len(v) for v in arms.values())} seeds; clear gap {rule.clear_gap:g}, small gap {rule.some_gap:g}")
-    return BootstrapVerdict(claim, verdict, effect, low, high, evidence)
+    return BootstrapVerdict(claim, verdict, effect, low, high, evidence, min(len(v) for v in arms.values()))
 
 
 def level_test(claim: str, arms: Mapping[str, Sequence[ItemScores]], threshold: float, reaches: bool,
@@ -216,7 +218,8 @@ def level_test(claim: str, arms: Mapping[str, Sequence[ItemScores]], threshold: 
     verdict = "reproduced" if lo > 0 else "not reproduced" if hi <= 0 else "inconclusive"
     evidence = (f"best: {top} {points[top]:.3f}, best over {len(checked)} setting(s) in [{low:.3f}, {high:.3f}], "
                 f"threshold {threshold:g}")
-    return BootstrapVerdict(claim, verdict, float(effect), float(lo), float(hi), evidence)
+    return BootstrapVerdict(claim, verdict, float(effect), float(lo), float(hi), evidence,
+                            min(len(v) for v in checked.values()))
 
 
 def needs_more_seeds(low: float, high: float, thresholds: Sequence[float], seeds: int) -> bool:

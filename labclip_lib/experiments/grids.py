@@ -12,16 +12,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 
-from ..organisms import OrganismConfig, build_data, organism_config
-from .rescue import MapSettings, organism_with_map
+from ..organisms import OrganismConfig, build_data, cached_config, organism_config
+from ..runtime import parallel_map, torch_threads
+from .bootstrap import BootstrapVerdict, ItemScores, contrast_test, level_test, needs_more_seeds
+from .rescue import MapSettings, measure_items, organism_with_map
 from .sweeps import run_points, sweep_configs, vary
-from .verdicts import RULE, Verdict, VerdictRule, above_verdict, below_verdict, contrast_verdict, verdict_table
+from .verdicts import (MARGIN_DIGITS, RULE, Verdict, VerdictRule, above_verdict, below_verdict, contrast_verdict,
+                       verdict_table)
 
 __all__ = ["CLAIMS", "Grid", "GRIDS", "grid_rows", "with_points", "negative_shares", "grid_base", "grid_points", "run_grid", "run_grids", "claim_verdict",
            "claim_verdicts", "rescue_outcomes", "bound_by_grid", "rescue_entries",
-           "by_method", "outcome_counts"]
+           "by_method", "outcome_counts", "grid_items", "claim_test", "claim_tests",
+           "normalised_rescue", "within_grid_correlations"]
 
 #: paper 2's claims, numbered as in the book (text from its abstract and Fig. 1 caption [P])
 CLAIMS: dict[str, str] = {
@@ -316,3 +321,163 @@ def outcome_counts(organisms: pd.DataFrame, names: Sequence[str] | None = None) 
     counts = pd.crosstab(organisms["grid"], organisms["outcome"])
     order = [n for n in (names or counts.index) if n in counts.index]
     return counts.reindex(order)
+
+
+def _items_task(config_dict: dict, part: str) -> dict[str, list]:
+    with torch_threads(1):
+        return measure_items(OrganismConfig.from_dict(config_dict), part)
+
+
+def _claim_arms(claim: str, table: pd.DataFrame) -> tuple[Grid, dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """The rows a verdict on ``claim`` reads, by arm: ``(grid, good arms, bad arms)``; a "below"
+    claim's arms are every point of its grids (as good arms), an "above" claim's its good point."""
+    if claim not in CLAIMS:
+        raise ValueError(f"unknown claim {claim!r}; claims: {', '.join(CLAIMS)}")
+    names = [n for n, g in GRIDS.items() if g.claim == claim and g.verdict and n in set(table.get("grid", ()))]
+    if not names:
+        raise ValueError(f"the table has no rows of a grid testing claim {claim}")
+    grid = GRIDS[names[0]]
+    if grid.verdict == "below":
+        arms = {}
+        for n in names:
+            rows = with_points(_rows(table, n, GRIDS[n].where))
+            arms |= {f"{n}: {point}": group for point, group in rows.groupby("point", sort=False)}
+        return grid, arms, {}
+    (knob, _), = grid.knobs
+    good = {f"{knob} = {_value(grid.good)}": _rows(table, names[0], (*grid.where, (knob, grid.good)))}
+    bad = ({f"{knob} = {_value(grid.bad)}": _rows(table, names[0], (*grid.where, (knob, grid.bad)))}
+           if grid.verdict == "contrast" else {})
+    return grid, good, bad
+
+
+def _verdict_claims(table: pd.DataFrame, claims: Sequence[str] | None) -> list[str]:
+    present = set(table.get("grid", ()))
+    claims = list(claims) if claims is not None else [c for c in CLAIMS if any(
+        g.claim == c and g.verdict and n in present for n, g in GRIDS.items())]
+    if not claims:
+        raise ValueError("no claim has a grid in the table")
+    return claims
+
+
+def _items_task(config_dict: dict, part: str) -> dict[str, list]:
+    with torch_threads(1):
+        return measure_items(OrganismConfig.from_dict(config_dict), part)
+
+
+def grid_items(table: pd.DataFrame, claims: Sequence[str] | None = None, part: str = "test",
+               jobs: int | None = None) -> dict[str, ItemScores]:
+    """The organisms the verdicts on ``claims`` read (default: every claim with a grid in
+    ``table``, rows of :func:`run_grids`; trained already), scored item by item on split ``part``
+    (:func:`~labclip_lib.experiments.rescue.measure_items`, cached): ``{organism key:
+    ItemScores}``, in up to ``jobs`` worker processes. Used in chapters 7 and 8."""
+    keys = list(dict.fromkeys(k for c in _verdict_claims(table, claims) for arms in _claim_arms(c, table)[1:]
+                              for rows in arms.values() for k in rows["organism"]))
+    if not keys:
+        raise ValueError("no organisms in the table")
+    configs = [cached_config(k) for k in keys]
+    out = parallel_map(_items_task, [(c.to_dict(), part) for c in configs], n_jobs=jobs)
+    return {k: ItemScores(np.asarray(o["hits"]), np.asarray(o["clusters"]), c.seed)
+            for k, c, o in zip(keys, configs, out)}
+
+
+def _arm(rows: pd.DataFrame, items: dict[str, ItemScores]) -> list[ItemScores]:
+    missing = [k for k in rows["organism"] if k not in items]
+    if missing:
+        raise ValueError(f"no item scores for {len(missing)} organism(s) of the table: run grid_items on it")
+    return [items[k] for k in rows.drop_duplicates("organism")["organism"]]
+
+
+def claim_test(claim: str, table: pd.DataFrame, items: dict[str, ItemScores], rule: VerdictRule = RULE,
+               level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> BootstrapVerdict:
+    """Paper 2's ``claim`` judged with intervals (:mod:`.bootstrap`) on ``table``'s organisms
+    and their ``items`` (:func:`grid_items`): a contrast grid compares its good and bad points
+    (paired when they share seeds and test scenes); a "below" claim asks whether the best point
+    of its grids (chosen again in every bootstrap replicate) stays under reliable binding; an
+    "above" claim whether its good point reaches almost perfect binding. Used in chapters 7, 8."""
+    grid, good, bad = _claim_arms(claim, table)
+    good = {name: _arm(rows, items) for name, rows in good.items()}
+    kwargs = dict(level=level, n_boot=n_boot, seed=seed)
+    if grid.verdict == "below":
+        return level_test(CLAIMS[claim], good, rule.reliable, reaches=False, **kwargs)
+    if grid.verdict == "above":
+        return level_test(CLAIMS[claim], good, rule.almost_perfect, reaches=True, **kwargs)
+    bad = {name: _arm(rows, items) for name, rows in bad.items()}
+    return contrast_test(CLAIMS[claim], good, bad, rule=rule, **kwargs)
+
+
+def claim_tests(table: pd.DataFrame, items: dict[str, ItemScores], claims: Sequence[str] | None = None,
+                rule: VerdictRule = RULE, **kwargs) -> pd.DataFrame:
+    """:func:`claim_test` of every claim (default: those whose grids are in ``table``), one row
+    per claim: the claim in full, the verdict, the effect and its interval (positive supports
+    the claim; rounded), the evidence, and whether the pre-declared rule asks for more seeds
+    (:func:`~.bootstrap.needs_more_seeds`: an interval that holds a threshold of its verdict
+    with fewer than five seeds). Used in chapters 7 and 8."""
+    rows = []
+    for c in _verdict_claims(table, claims):
+        v = claim_test(c, table, items, rule, **kwargs)
+        # the effect's thresholds: 0 and the gaps for a contrast; the level itself (effect 0) otherwise
+        contrast = _claim_arms(c, table)[0].verdict == "contrast"
+        thresholds = (0.0, rule.some_gap, rule.clear_gap) if contrast else (0.0,)
+        rows.append({"claim number": c, "claim": v.claim, "verdict": v.verdict,
+                     "seeds": v.seeds, "effect": round(v.effect, MARGIN_DIGITS) + 0.0, "low": round(v.low, MARGIN_DIGITS) + 0.0,
+                     "high": round(v.high, MARGIN_DIGITS) + 0.0,
+                     "more seeds by the rule": needs_more_seeds(v.low, v.high, thresholds, v.seeds),
+                     "evidence": v.evidence})
+    return pd.DataFrame(rows).set_index("claim number")
+
+
+def normalised_rescue(organisms: pd.DataFrame) -> pd.DataFrame:
+    """``organisms`` (rows with ``binding``, ``map binding``, ``image probe``, ``ceiling``) with
+    the rescue on a common scale: ``normalised gain`` = (map binding - binding) / (1 - binding),
+    the share of the missing binding the map recovers (NaN for an organism that binds
+    perfectly), and ``normalised margin`` = (image probe - ceiling) / (1 - ceiling), the share of
+    the room above the bag-of-words ceiling the image probe takes. Used in chapter 9."""
+    missing = [c for c in ("binding", "map binding", "image probe", "ceiling") if c not in organisms]
+    if missing:
+        raise ValueError(f"the table has no column(s) {missing}")
+    room, headroom = 1 - organisms["binding"], 1 - organisms["ceiling"]
+    return organisms.assign(
+        **{"normalised gain": ((organisms["map binding"] - organisms["binding"]) / room).where(room > 1e-9),
+           "normalised margin": ((organisms["image probe"] - organisms["ceiling"]) / headroom).where(headroom > 1e-9)})
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    if len(x) < 3 or np.std(x) == 0 or np.std(y) == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def within_grid_correlations(organisms: pd.DataFrame, x: str, y: str, names: Sequence[str] | None = None,
+                             level: float = 0.95, n_boot: int = 2000, seed: int = 0, min_organisms: int = 4
+                             ) -> pd.DataFrame:
+    """Pearson r between ``x`` and ``y`` within each grid (organisms of one grid share their
+    scenes and test captions), with a bootstrap interval over the grid's organisms, and a
+    ``pooled within grids`` row: every grid centred on its own means, then one r over all,
+    resampled within grids. Grids with fewer than ``min_organisms`` organisms (after dropping
+    NaN) get no r. Rows in the order of ``names`` (default the table's). Used in chapter 9."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    data = organisms.dropna(subset=[x, y])
+    if data.empty:
+        raise ValueError(f"no organism has both {x!r} and {y!r}")
+    rng = np.random.default_rng(seed)
+    tail = (1 - level) / 2 * 100
+    groups = {g: sub[[x, y]].to_numpy(float) for g, sub in data.groupby("grid", sort=False)}
+    order = [n for n in (names or groups) if n in groups]
+    rows = []
+    for g in order:
+        v = groups[g]
+        row = {"grid": g, "organisms": len(v), "r": np.nan, "low": np.nan, "high": np.nan}
+        if len(v) >= min_organisms:
+            reps = [_pearson(*v[rng.integers(0, len(v), len(v))].T) for _ in range(n_boot)]
+            row |= {"r": _pearson(*v.T), "low": np.nanpercentile(reps, tail), "high": np.nanpercentile(reps, 100 - tail)}
+        rows.append(row)
+    kept = [groups[g] for g in order if len(groups[g]) >= min_organisms]
+    if kept:
+        def pooled(parts):  # each part centred on its own means, then one r over all
+            return _pearson(*np.concatenate([p - p.mean(axis=0) for p in parts]).T)
+
+        reps = [pooled([v[rng.integers(0, len(v), len(v))] for v in kept]) for _ in range(n_boot)]
+        rows.append({"grid": "pooled within grids", "organisms": sum(len(v) for v in kept), "r": pooled(kept),
+                     "low": np.nanpercentile(reps, tail), "high": np.nanpercentile(reps, 100 - tail)})
+    return pd.DataFrame(rows).set_index("grid").round({"r": 3, "low": 3, "high": 3})

@@ -19,14 +19,16 @@ from ..analysis.geometry import pair_embeddings
 from ..analysis.pairing import pairing_bound
 from ..analysis.profiles import binding_profile
 from ..embed.protocol import EmbeddingModel
-from ..metrics import binding_accuracy
+from ..metrics import binding_accuracy, binding_hits
 from ..models import load_model
 from ..organisms import OrganismConfig, build_data, get_organism, organism_summary, trained_organism
 from ..organisms.store import ORGANISM_FILE
 from ..runtime import cache_dir
 from ..storage import code_fingerprint, compute_or_load_json, key_hash
+from ..world.splits import swap_class
 
-__all__ = ["MapSettings", "fit_map", "organism_with_map", "rescue_profile", "measure_organism", "measure_finetuned"]
+__all__ = ["MapSettings", "fit_map", "organism_with_map", "rescue_profile", "measure_organism", "measure_finetuned",
+           "measure_items"]
 
 
 def fit_map(model, data, map_settings: MapSettings = MapSettings(), seed: int = 0, embeddings: dict | None = None
@@ -135,3 +137,17 @@ def measure_finetuned(config: OrganismConfig, part: str = "test", epochs: int = 
         return {"finetuned binding": binding_accuracy(e["image"], e["caption"], e["swap"])}
 
     return _cached(config, "finetuned binding", {"part": part, "epochs": epochs}, compute)
+
+
+def measure_items(config: OrganismConfig, part: str = "test") -> dict[str, list]:
+    """The organism ``config``'s two-way binding test item by item on its data's split ``part``:
+    ``hits`` (1, 0 or 0.5 for a tie; their mean is its ``binding``) and ``clusters``, each item's
+    held-out swap class (the colours and shapes of its scene, which the split holds out
+    together), for verdicts with intervals (:mod:`.bootstrap`). Cached."""
+    def compute(path, data) -> dict[str, list]:
+        e = pair_embeddings(load_model(path), data(), part)
+        scenes = data().scenes
+        return {"hits": binding_hits(e["image"], e["caption"], e["swap"]).tolist(),
+                "clusters": [repr(swap_class(scenes[i])) for i in e["index"]]}
+
+    return _cached(config, "binding items", {"part": part}, compute)

@@ -16,6 +16,7 @@ from .networks import DualEncoder, architecture_table, to_pixels
 from .store import (
                     ORGANISM_FILE,
                     TRAIN_METRIC_SCENES,
+                    cached_config,
                     WEIGHTS_FILE,
                     get_organism,
                     get_organisms,
@@ -29,7 +30,7 @@ from .tokenizer import VOCABULARY, WordTokenizer, organism_vocabulary
 from .training import MIN_IMPROVEMENT, PlateauStopping, TrainingHistory, binding_accuracy_2way, train_organism, validation_loss
 
 __all__ = ["ORGANISMS", "RECIPES", "OrganismConfig", "organism_config", "recipe_name", "recipe_rows", "OrganismData", "build_data", "evaluation_captions", "example_captions", "prepare_scene_set", "scene_set_ready",
-           "OrganismModel", "weights_digest", "DualEncoder", "architecture_table", "to_pixels", "ORGANISM_FILE", "TRAIN_METRIC_SCENES", "WEIGHTS_FILE",
+           "OrganismModel", "weights_digest", "DualEncoder", "architecture_table", "to_pixels", "ORGANISM_FILE", "TRAIN_METRIC_SCENES", "WEIGHTS_FILE", "cached_config",
            "get_organism", "get_organisms", "load_organism", "organism_history", "organism_summary", "read_organism", "trained_organism", "VOCABULARY",
            "WordTokenizer", "organism_vocabulary", "TrainingHistory", "PlateauStopping", "binding_accuracy_2way", "train_organism",
            "validation_loss", "MIN_IMPROVEMENT"]

@@ -19,7 +19,7 @@ from .networks import DualEncoder
 from .tokenizer import WordTokenizer, organism_vocabulary
 from .training import TrainingHistory, binding_accuracy_2way, train_organism
 
-__all__ = ["ORGANISM_FILE", "WEIGHTS_FILE", "TRAIN_METRIC_SCENES", "get_organism", "get_organisms", "trained_organism", "read_organism", "load_organism", "organism_summary",
+__all__ = ["ORGANISM_FILE", "WEIGHTS_FILE", "TRAIN_METRIC_SCENES", "get_organism", "get_organisms", "trained_organism", "cached_config", "read_organism", "load_organism", "organism_summary",
            "organism_history"]
 
 
@@ -112,6 +112,19 @@ def get_organisms(configs: list[OrganismConfig], jobs: int | None = None) -> lis
     if len(missing) > 1:
         parallel_map(_train_task, [(c.to_dict(),) for c in missing], n_jobs=jobs)
     return [get_organism(c) for c in configs]
+
+
+def cached_config(key: str, directory: str | Path | None = None) -> OrganismConfig:
+    """The config of the trained organism in the cache whose :attr:`OrganismConfig.key` is
+    ``key`` (a table of grid results names organisms by key). Raises ``ValueError`` when no
+    trained organism has that key."""
+    root = Path(directory) if directory is not None else cache_dir("organisms")
+    for path in sorted(root.glob(f"*-{key}")):
+        if (path / ORGANISM_FILE).is_file():
+            config = OrganismConfig.from_dict(json.loads((path / ORGANISM_FILE).read_text())["config"])
+            if config.key == key:
+                return config
+    raise ValueError(f"no trained organism with key {key!r} in {root}: train it first (get_organism)")
 
 
 def load_organism(path: str | Path, device: str | torch.device | None = None) -> OrganismModel:
