@@ -9,9 +9,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "labclip_lib"
 #: pipeline order: a module may import from its own layer or a lower one, never a higher one
-LAYERS = {"runtime": 0, "storage": 0, "metrics": 0, "published": 0, "world": 1, "embed": 2, "organisms": 3,
-          "models": 4, "testing": 4, "analysis": 5, "alignment": 6, "experiments": 7,
-          "benchmarks": 7, "book": 8}
+LAYERS = {"runtime": 0, "storage": 0, "metrics": 0, "published": 0, "distributed": 0, "world": 1, "embed": 2,
+          "organisms": 3, "models": 4, "testing": 4, "analysis": 5, "alignment": 6, "experiments": 7,
+          "benchmarks": 7, "book": 8, "__main__": 9}
 #: optional heavy dependencies that may be imported inside a function (with a comment saying why)
 LAZY = ("transformers", "ipywidgets", "myst_nb", "spacy", "datasets", "pyarrow")
 

@@ -48,6 +48,7 @@ TINY = {
                           "completeness": {"completeness": [0.25, 1.0]}, "saliency bias": {"saliency_bias": [0.0, 1.0]},
                           "completeness x saliency": {"completeness": [0.25, 0.5], "saliency_bias": [0.0, 1.0]}}},
     "10_real_benchmarks": {"EPOCHS": 2, "SINGLE_OBJECT_SCENES": 48},
+    "11_beyond_one_gpu": {"SCENES": 400, "SHARD_SIZE": 100, "FIT_EPOCHS": 1},
 }
 PRETRAINED = {"PRETRAINED_SCENES": 300}
 #: a chapter's data-path parameter -> the fixture dataset (labclip_lib.testing.write_benchmark_fixtures) it gets
@@ -96,7 +97,7 @@ def test_chapter_runs_with_a_pretrained_model(notebook, tiny_clip, released_map,
     if "ORGANISM_CHANGES" in declared:
         params["ORGANISM_CHANGES"] = TINY_ORGANISMS
     if "MODEL_ID" in declared:
-        params.update(MODEL_ID=str(tiny_clip), **PRETRAINED)
+        params.update(MODEL_ID=str(tiny_clip), **{k: v for k, v in PRETRAINED.items() if k in declared})
     if "RELEASED_CHECKPOINT" in declared:
         params["RELEASED_CHECKPOINT"] = str(released_map)
     params.update({name: str(benchmark_data[key]) for name, key in DATA_PATHS.items() if name in declared})

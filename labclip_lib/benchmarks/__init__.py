@@ -8,7 +8,7 @@ perturbations) -> loaders, one per family (:mod:`.coco`, :mod:`.aro`, :mod:`.sug
 kept as files by :mod:`.image_files`) -> :mod:`.embedding` (image files
 and captions through the keyed cache) -> :mod:`.evaluate` (``evaluate_*(model, dataset) -> dict``)
 -> :mod:`.negatives` (COCO-trained LABCLIP, the released maps) -> :mod:`.sceneworld` (the same
-benchmarks on our scenes).
+benchmarks on our scenes); :mod:`.grid` runs models x benchmarks grids split over ranks.
 """
 
 from .aro import (
@@ -38,6 +38,7 @@ from .evaluate import (
     with_and_without_map,
     zeroshot_classifier,
 )
+from .grid import GridRun, RetrievalSource, grid_runs, merge_grid, run_grid
 from .metrics import category_scores, macro_accuracy, option_accuracy, option_hits, retrieval_recall
 from .negatives import RELEASED_MAPS, coco_triplets, fit_coco_map, load_released_map, shuffle_negatives
 from .pug import PugRecord, leak_free_split, load_pug, load_pug_spar_hub, pug_pairs
@@ -56,6 +57,11 @@ from .zeroshot import ClassificationDataset, load_cifar, load_cifar_hub, load_im
 from .zeroshot_data import CIFAR10_CLASSES, CIFAR100_CLASSES, CIFAR_TEMPLATES
 
 __all__ = [
+    "GridRun",
+    "RetrievalSource",
+    "grid_runs",
+    "merge_grid",
+    "run_grid",
     "ARO_HOW_TO_GET",
     "VG_HUB_IDS",
     "VG_SYMMETRIC_RELATIONS",
