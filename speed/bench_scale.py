@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,23 +29,18 @@ import torch
 
 from labclip_lib.alignment import LinearAlignment
 from labclip_lib.alignment.streaming import StreamSettings, fit_streaming
-from labclip_lib.distributed import free_port, rank_reports
+from labclip_lib.distributed import rank_reports, torchrun
 from labclip_lib.embed.shards import FAULT_ENV, ShardReader
 from labclip_lib.testing import make_tiny_clip
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def embed(nproc: int, model: Path, out: Path, rows: int, shard: int, env: dict | None = None) -> tuple[float, list]:
     """Wall seconds of one torchrun embedding and the ranks' reports."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
-           str(free_port()), "-m", "labclip_lib", "embed", "--model", str(model), "--scenes", str(rows),
-           "--resolution", "64", "--shard-size", str(shard), "--dtype", "fp32", "--batch-size", "64",
-           "--out", str(out)]
-    full = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo", "TQDM_DISABLE": "1",
-            **(env or {})}
+    args = ["embed", "--model", model, "--scenes", rows, "--resolution", 64, "--shard-size", shard,
+            "--dtype", "fp32", "--batch-size", 64, "--out", out]
     t0 = time.perf_counter()
-    res = subprocess.run(cmd, env=full, capture_output=True, text=True, cwd=ROOT)
+    res = torchrun(args, nproc, env=env, timeout=None)
     wall = time.perf_counter() - t0
     if res.returncode != 0 and not env:
         raise RuntimeError(res.stderr[-3000:])

@@ -33,7 +33,7 @@ import numpy as np
 from .verdicts import RULE, VerdictRule
 
 __all__ = ["ItemScores", "BootstrapVerdict", "bootstrap_means", "contrast_test", "level_test",
-           "needs_more_seeds", "SEEDS_AT_A_THRESHOLD"]
+           "needs_more_seeds", "percentile_interval", "SEEDS_AT_A_THRESHOLD"]
 
 #: seeds for a point whose interval holds a verdict's threshold (the pre-declared rule)
 SEEDS_AT_A_THRESHOLD = 5
@@ -163,11 +163,12 @@ def _point(scores: Sequence[ItemScores]) -> float:
     return float(np.mean([s.accuracy for s in scores]))
 
 
-def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
+def percentile_interval(values, level: float = 0.95) -> tuple[float, float]:
+    """The central ``level`` percentile interval of bootstrap replicates (NaN replicates left out)."""
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
     tail = (1 - level) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
+    low, high = np.nanpercentile(np.asarray(values, dtype=float), [tail, 100 - tail])
     return float(low), float(high)
 
 
@@ -186,7 +187,7 @@ def contrast_test(claim: str, good: Mapping[str, Sequence[ItemScores]], bad: Map
     reps = bootstrap_means(arms, n_boot, seed, paired)
     diff = np.mean([reps[g] for g in good], axis=0) - np.mean([reps[b] for b in bad], axis=0)
     effect = float(np.mean([_point(arms[g]) for g in good]) - np.mean([_point(arms[b]) for b in bad]))
-    low, high = _interval(diff, level)
+    low, high = percentile_interval(diff, level)
     if low > 0:
         verdict = "reproduced" if effect >= rule.clear_gap else "partly"
     elif high < rule.some_gap:
@@ -210,7 +211,7 @@ def level_test(claim: str, arms: Mapping[str, Sequence[ItemScores]], threshold: 
     best = np.max(np.stack([reps[a] for a in checked]), axis=0)
     points = {a: _point(s) for a, s in checked.items()}
     top = max(points, key=points.get)
-    low, high = _interval(best, level)
+    low, high = percentile_interval(best, level)
     if reaches:
         effect, lo, hi = points[top] - threshold, low - threshold, high - threshold
     else:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..organisms import OrganismConfig, build_data, cached_config, organism_config
 from ..runtime import parallel_map, torch_threads
-from .bootstrap import BootstrapVerdict, ItemScores, contrast_test, level_test, needs_more_seeds
+from .bootstrap import BootstrapVerdict, ItemScores, contrast_test, level_test, needs_more_seeds, percentile_interval
 from .rescue import MapSettings, measure_items, organism_with_map
 from .sweeps import run_points, sweep_configs, vary
 from .verdicts import (MARGIN_DIGITS, RULE, Verdict, VerdictRule, above_verdict, below_verdict, contrast_verdict,
@@ -455,13 +455,11 @@ def within_grid_correlations(organisms: pd.DataFrame, x: str, y: str, names: Seq
     ``pooled within grids`` row: every grid centred on its own means, then one r over all,
     resampled within grids. Grids with fewer than ``min_organisms`` organisms (after dropping
     NaN) get no r. Rows in the order of ``names`` (default the table's). Used in chapter 9."""
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+    percentile_interval([0.0], level)  # checks the level before any work
     data = organisms.dropna(subset=[x, y])
     if data.empty:
         raise ValueError(f"no organism has both {x!r} and {y!r}")
     rng = np.random.default_rng(seed)
-    tail = (1 - level) / 2 * 100
     groups = {g: sub[[x, y]].to_numpy(float) for g, sub in data.groupby("grid", sort=False)}
     order = [n for n in (names or groups) if n in groups]
     rows = []
@@ -470,7 +468,7 @@ def within_grid_correlations(organisms: pd.DataFrame, x: str, y: str, names: Seq
         row = {"grid": g, "organisms": len(v), "r": np.nan, "low": np.nan, "high": np.nan}
         if len(v) >= min_organisms:
             reps = [_pearson(*v[rng.integers(0, len(v), len(v))].T) for _ in range(n_boot)]
-            row |= {"r": _pearson(*v.T), "low": np.nanpercentile(reps, tail), "high": np.nanpercentile(reps, 100 - tail)}
+            row |= dict(zip(("low", "high"), percentile_interval(reps, level)), r=_pearson(*v.T))
         rows.append(row)
     kept = [groups[g] for g in order if len(groups[g]) >= min_organisms]
     if kept:
@@ -478,6 +476,7 @@ def within_grid_correlations(organisms: pd.DataFrame, x: str, y: str, names: Seq
             return _pearson(*np.concatenate([p - p.mean(axis=0) for p in parts]).T)
 
         reps = [pooled([v[rng.integers(0, len(v), len(v))] for v in kept]) for _ in range(n_boot)]
+        low, high = percentile_interval(reps, level)
         rows.append({"grid": "pooled within grids", "organisms": sum(len(v) for v in kept), "r": pooled(kept),
-                     "low": np.nanpercentile(reps, tail), "high": np.nanpercentile(reps, 100 - tail)})
+                     "low": low, "high": high})
     return pd.DataFrame(rows).set_index("grid").round({"r": 3, "low": 3, "high": 3})
