@@ -157,9 +157,9 @@ def test_worker_processes_give_the_serial_numbers(tmp_path, monkeypatch):
 
 
 def test_grids_run_their_verdict_points_with_more_seeds_and_judge_claims():
-    points = X.grid_points("completeness", seeds=[0], verdict_seeds=[0, 1, 2])
+    points = X.grid_points("completeness", seeds=[0], verdict_seeds=[0, 1, 2], values={"completeness": [0.25, 0.5, 1.0]})
     values = sorted((labels["completeness"], labels["seed"]) for labels, _ in points)
-    assert values == [(0.25, 0), (0.25, 1), (0.25, 2), (0.5, 0), (0.75, 0), (1.0, 0), (1.0, 1), (1.0, 2)]
+    assert values == [(0.25, 0), (0.25, 1), (0.25, 2), (0.5, 0), (1.0, 0), (1.0, 1), (1.0, 2)]
     assert all(c.n_objects == (4,) for _, c in points)
     changed = X.grid_points("completeness", changes={"n_scenes": 400}, values={"completeness": [0.5]})
     assert [c.n_scenes for _, c in changed] == [400] and [lab["completeness"] for lab, _ in changed] == [0.5]
@@ -237,7 +237,7 @@ def test_bench_sweep_quick_runs():
     from pathlib import Path
 
     script = Path(__file__).resolve().parents[1] / "speed" / "bench_sweep.py"
-    out = subprocess.run([sys.executable, str(script), "--quick", "--grid", "completeness", "--value", "0.5"],
+    out = subprocess.run([sys.executable, str(script), "--quick", "--grid", "completeness", "--value", "0.25"],
                          capture_output=True, text=True, env=dict(os.environ), timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     for phase in ("scene set (once per set)", "training captions", "training", "stored binding", "measuring",
@@ -354,3 +354,107 @@ def test_rescue_on_a_common_scale_and_within_grid_correlations():
     assert list(r.index) == ["b", "a", "c", "pooled within grids"]
     assert r.loc["a", "r"] > 0.9 and r.loc["a", "low"] > 0.5 and np.isnan(r.loc["c", "r"])
     assert r.loc["pooled within grids", "r"] > 0.9 and r.loc["pooled within grids", "organisms"] == 24
+
+
+def test_grids_train_by_their_recipe_and_changes_win():
+    (_, config), *_ = X.grid_points("completeness", verdict_seeds=())
+    # the four-object claims train to convergence: chapter 2's positive control is their good point
+    assert config.stopping == "val-loss" and config.epochs == O.RECIPES["converged"]["epochs"]
+    full = [c for lab, c in X.grid_points("completeness", verdict_seeds=(0,)) if lab["completeness"] == 1.0]
+    assert full[0].key == O.organism_config("complete", 0, "converged", n_objects=(4,)).key
+    quick = X.grid_base(X.GRIDS["completeness"], {"epochs": 1, "n_scenes": 400})
+    assert quick.epochs == 1 and quick.stopping == "val-loss"  # a quick run keeps the recipe's stopping rule
+    second = X.grid_base(X.GRIDS["completeness"], {"recipe": "second"})
+    assert second.stopping == "fixed" and second.epochs == 2
+    assert X.grid_base(X.GRIDS["attribute density"]).stopping == "fixed"
+    with pytest.raises(ValueError, match="unknown recipe"):
+        X.Grid("complete", (("completeness", (1.0,)),), recipe="longer")
+    with pytest.raises(ValueError, match="unknown measure"):
+        X.Grid("complete", (("completeness", (1.0,)),), measure="accuracy")
+    attrs = X.grid_base(X.GRIDS["attributes per object"])
+    assert (attrs.resolution, attrs.stem_stride, attrs.sizes) == (64, 2, ("small", "large"))
+    with pytest.raises(ValueError, match="knob 'resolution'"):
+        X.vary(TINY, "resolution", 31.5)
+
+
+def test_claim_five_reads_only_diets_with_swap_negatives():
+    assert X.GRIDS["hard negatives: natural"].verdict is None  # context: no caption has a negative
+    seeds = sorted((lab["hard_negatives"], lab["seed"]) for lab, _ in X.grid_points("hard negatives: incomplete"))
+    assert seeds == [(False, 0), (True, 0), (True, 1), (True, 2)]
+    import pandas as pd
+
+    table = pd.DataFrame([{"grid": g, "hard_negatives": h, "seed": 0, "binding": b}
+                          for g, h, b in [("hard negatives: natural", True, 0.99), ("hard negatives: natural", False, 0.5),
+                                          ("hard negatives: incomplete", True, 0.7),
+                                          ("hard negatives: incomplete", False, 0.6)]])
+    v = X.claim_verdict("5", table)
+    assert v.verdict == "reproduced" and v.margin == pytest.approx(X.RULE.reliable - 0.7)  # natural's 0.99 not read
+
+
+def test_training_budget_names_recipe_and_epochs():
+    import pandas as pd
+
+    rows = [{"grid": "completeness", "completeness": c, "seed": s, "binding": 0.5, "epochs": e}
+            for c, s, e in [(1.0, 0, 19), (1.0, 1, 23), (0.25, 0, 9), (0.25, 1, 8)]]
+    assert X.training_budget("2a", pd.DataFrame(rows)) == "converged: 8-23 epochs"
+    density = pd.DataFrame([{"grid": "attribute density", "attribute_density": d, "seed": 0, "binding": 0.5,
+                             "epochs": 2} for d in (1.0, 0.25)])
+    assert X.training_budget("1a", density) == "second: 2 epochs"
+    assert X.claim_verdicts(density).loc["1a", "training"] == "second: 2 epochs"
+    with pytest.raises(ValueError, match="own-format binding"):
+        X.claim_verdict("1b", pd.DataFrame([{"grid": "attributes per object", "attributes": a, "seed": 0,
+                                             "binding": 0.5} for a in (1, 3)]))
+
+
+def test_own_format_captions_keep_the_diets_words_and_swap_colours_only():
+    config = replace(TINY, captions=((1.0, CaptionSpec(attributes=3)),), sizes=SIZES)
+    scenes = sample_scenes(200, 2, seed=3, sizes=SIZES)
+    caps, negs = O.own_format_captions(config, scenes)
+    assert all(len(c.extras) == len(c.mentions) and all(len(e) == 2 for e in c.extras) for c in caps)
+    for cap, neg in zip(caps, negs):
+        if neg is not None:
+            assert neg.extras == cap.extras and sorted(neg.mentions) != sorted(cap.mentions)
+            assert sorted(c for c, _ in neg.mentions) == sorted(c for c, _ in cap.mentions)
+    colour_only = replace(config, captions=((1.0, CaptionSpec()),))
+    own, own_negs = O.own_format_captions(colour_only, scenes)
+    ref, ref_negs = O.evaluation_captions(colour_only, scenes, cache=False)
+    assert [c.text for c in own] == [c.text for c in ref]  # a colour-only diet: the evaluation captions
+    assert [n and n.text for n in own_negs] == [n and n.text for n in ref_negs]
+    with pytest.raises(ValueError, match="no colours"):
+        O.own_format_captions(replace(config, captions=((1.0, CaptionSpec(attributes=0)),)), scenes)
+    with pytest.raises(ValueError, match="mixes caption formats"):
+        O.own_format_captions(replace(config, captions=((0.5, CaptionSpec()), (0.5, CaptionSpec(attributes=2)))),
+                              scenes)
+
+
+def test_own_format_binding_of_a_colour_only_organism_is_its_binding():
+    config = replace(TINY, seed=5)
+    row = X.measure_organism(config, map_settings=FAST_MAP)
+    own = X.measure_own_format(config)
+    assert own["own-format binding"] == pytest.approx(row["binding"])
+    assert own["hits"] == X.measure_items(config)["hits"]
+
+
+def test_the_more_seeds_rule_runs_only_the_flagged_claims_verdict_points():
+    import pandas as pd
+
+    quick = {"n_scenes": 300, "epochs": 1, "embed_dim": 16, "image_width": 8, "text_hidden": 16}
+    values = {"attribute density": {"attribute_density": [0.0, 0.25, 1.0]}}
+    table = X.run_grids(["attribute density"], seeds=[0], verdict_seeds=[0], changes=quick, values=values,
+                        map_settings=FAST_MAP, jobs=1)
+    flagged = pd.DataFrame({"more seeds by the rule": [True]}, index=pd.Index(["1a"], name="claim number"))
+    more = X.with_more_seeds(table, flagged, [0, 1], values=values, changes=quick, map_settings=FAST_MAP, jobs=1)
+    seeds = sorted((r.attribute_density, r.seed) for r in more.itertuples())
+    assert seeds == [(0.0, 0), (0.25, 0), (0.25, 1), (1.0, 0), (1.0, 1)]  # the context point keeps one seed
+    assert more.iloc[: len(table)].equals(table)  # the first run's rows unchanged
+    settled = pd.DataFrame({"more seeds by the rule": [False]}, index=pd.Index(["1a"], name="claim number"))
+    assert X.with_more_seeds(table, settled, [0, 1], values=values, changes=quick).equals(table)
+    with pytest.raises(ValueError, match="no seeds"):
+        X.with_more_seeds(table, flagged, [])
+
+
+def test_recipe_name_describes_a_custom_config():
+    assert O.recipe_name(O.organism_config("complete", 0, "converged")) == "converged"
+    custom = O.organism_config("complete", 0, resolution=64, stem_stride=2, sizes=("small", "large"))
+    assert O.recipe_name(custom) == "custom"
+    assert O.recipe_name(custom, describe=True) == "second with sizes small+large, resolution 64, stem_stride 2"

@@ -33,11 +33,12 @@ TINY = {
     "05_why_cosine": {"SEEDS": [0]},
     "06_linear_fix": {"SEEDS": [0], "EPOCHS": 2, "PROBE_SCENES": 400, "GENERALISATION_SCENES": 60,
                       "OBJECT_COUNTS": [2, 3]},
-    "07_which_captions": {"VERDICT_SEEDS": [0, 1], "MAP_EPOCHS": 2, "GRID_VALUES": {
+    "07_which_captions": {"VERDICT_SEEDS": [0, 1], "RULE_SEEDS": [0, 1, 2], "MAP_EPOCHS": 2, "GRID_VALUES": {
         "attribute density": {"attribute_density": [0.25, 1.0]}, "attributes per object": {"attributes": [1, 3]},
         "completeness": {"completeness": [0.25, 1.0]}, "objects in image": {"n_objects (equal mentions)": [2, 4]},
         "saliency bias": {"saliency_bias": [0.0, 1.0]}, "right properties": {"n_objects": [4]}}},
-    "08_batches_and_negatives": {"MAP_EPOCHS": 2, "HARD_NEGATIVE_GRIDS": ["hard negatives: natural",
+    "08_batches_and_negatives": {"VERDICT_SEEDS": [0, 1], "RULE_SEEDS": [0, 1], "MAP_EPOCHS": 2,
+                                 "HARD_NEGATIVE_GRIDS": ["hard negatives: natural",
                                                                           "hard negatives: salient"],
                                  "GRID_VALUES": {"batch size": {"batch_size": [64, 256]},
                                                  "batch size (equal steps)": {"batch_size (equal steps)": [128, 256]}}},

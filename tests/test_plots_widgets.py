@@ -101,7 +101,7 @@ def test_claim_figures_carry_the_claim_and_the_computed_verdict():
     assert CLAIMS["1a"][:30] in title.replace("\n", " ") and "verdict: reproduced (margin +0.28)" in title
     lines = fig.axes[0].get_lines()
     assert any(np.allclose(line.get_ydata(), [0.5, 0.7, 0.98]) for line in lines)  # the mean binding per value
-    negatives = _grid_table("hard negatives: natural", "hard_negatives", [False, True], [0.6, 0.62])
+    negatives = _grid_table("hard negatives: density 0.5", "hard_negatives", [False, True], [0.6, 0.62])
     fig = plot_claim(negatives, "5")
     assert "verdict: reproduced" in fig.axes[0].get_title()
     with pytest.raises(ValueError, match="no rows of a grid"):

@@ -15,18 +15,18 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..organisms import OrganismConfig, build_data, cached_config, organism_config
+from ..organisms import RECIPES, OrganismConfig, build_data, cached_config, describe_changes, organism_config, recipe_changes
 from ..runtime import parallel_map, torch_threads
 from .bootstrap import BootstrapVerdict, ItemScores, contrast_test, level_test, needs_more_seeds, percentile_interval
-from .rescue import MapSettings, measure_items, organism_with_map
+from .rescue import MapSettings, measure_items, measure_own_format, organism_with_map
 from .sweeps import run_points, sweep_configs, vary
 from .verdicts import (MARGIN_DIGITS, RULE, Verdict, VerdictRule, above_verdict, below_verdict, contrast_verdict,
                        verdict_table)
 
-__all__ = ["CLAIMS", "Grid", "GRIDS", "grid_rows", "with_points", "negative_shares", "grid_base", "grid_points", "run_grid", "run_grids", "claim_verdict",
+__all__ = ["CLAIMS", "Grid", "GRIDS", "MEASURES", "grid_rows", "with_points", "negative_shares", "grid_base", "grid_points", "run_grid", "run_grids", "claim_verdict",
            "claim_verdicts", "rescue_outcomes", "bound_by_grid", "rescue_entries",
            "by_method", "outcome_counts", "grid_items", "claim_test", "claim_tests",
-           "normalised_rescue", "within_grid_correlations"]
+           "normalised_rescue", "within_grid_correlations", "training_budget", "with_more_seeds"]
 
 #: paper 2's claims, numbered as in the book (text from its abstract and Fig. 1 caption [P])
 CLAIMS: dict[str, str] = {
@@ -46,12 +46,14 @@ class Grid:
     """One experiment: chapter 2's organism ``base`` with the knobs ``fixed`` set (in order),
     then every combination of ``knobs`` (``((knob, values), ...)``; one or two knobs).
 
-    ``claim`` (a key of :data:`CLAIMS`) is tested by ``verdict`` (a grid with a claim and no
+    ``recipe`` names the training recipe (:data:`~labclip_lib.organisms.RECIPES`) of every
+    point, ``measure`` (a key of :data:`MEASURES`) what its verdict reads. ``claim`` (a key of :data:`CLAIMS`) is tested by ``verdict`` (a grid with a claim and no
     verdict is context for the claim, drawn beside it but not judged): ``"contrast"`` (binding at
     the knob's ``good`` value minus at its ``bad`` one), ``"below"`` (no row reaches reliable
     binding) or ``"above"`` (the rows at ``good`` reach almost perfect binding); see
     :mod:`.verdicts`. ``where`` restricts the rows a verdict reads (``((knob, value), ...)``).
-    The ``good`` and ``bad`` points run with every verdict seed."""
+    The ``good`` and ``bad`` points run with every verdict seed (a ``"below"`` grid may name a
+    ``good`` point for that alone)."""
 
     base: str
     knobs: tuple[tuple[str, tuple], ...]
@@ -61,6 +63,8 @@ class Grid:
     good: Any = None
     bad: Any = None
     where: tuple[tuple[str, Any], ...] = ()
+    recipe: str = "second"
+    measure: str = "binding"
     note: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -73,6 +77,10 @@ class Grid:
         needs = {"contrast": ("good", "bad"), "above": ("good",)}.get(self.verdict or "", ())
         if any(getattr(self, k) is None for k in needs) or (needs and len(self.knobs) != 1):
             raise ValueError(f"a {self.verdict} verdict needs one knob and its {' and '.join(needs)} value(s)")
+        if self.recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {self.recipe!r}; recipes: {', '.join(RECIPES)}")
+        if self.measure not in MEASURES:
+            raise ValueError(f"unknown measure {self.measure!r}; measures: {', '.join(MEASURES)}")
 
     @property
     def verdict_values(self) -> tuple:
@@ -80,25 +88,32 @@ class Grid:
         return tuple(v for v in (self.good, self.bad) if v is not None)
 
 
+#: what a grid's verdict can read: ``binding`` (every organism's test on complete colour captions)
+#: or ``own-format binding`` (:func:`~.rescue.measure_own_format`: the test in the diet's own
+#: caption format, attribute words kept)
+MEASURES: tuple[str, ...] = ("binding", "own-format binding")
+
 _FOUR = (("n_objects", 4),)
 #: the book's grids (chapters 7-9)
 GRIDS: dict[str, Grid] = {
     "attribute density": Grid("complete", (("attribute_density", (0.0, 0.25, 0.5, 1.0)),), claim="1a",
                               verdict="contrast", good=1.0, bad=0.25),
-    "attributes per object": Grid("complete", (("attributes", (0, 1, 2, 3)),), (("sizes", ("small", "large")),),
-                                  claim="1b", verdict="contrast", good=1, bad=3,
-                                  note="scenes with small and large objects, so that size is informative"),
-    "completeness": Grid("complete", (("completeness", (0.25, 0.5, 0.75, 1.0)),), _FOUR, claim="2a",
-                         verdict="contrast", good=1.0, bad=0.25, note="four objects per scene"),
+    "attributes per object": Grid("complete", (("attributes", (0, 1, 2, 3)),),
+                                  (("sizes", ("small", "large")), ("resolution", 64), ("stem_stride", 2)),
+                                  claim="1b", verdict="contrast", good=1, bad=3, measure="own-format binding",
+                                  note="small and large objects at 64 px, so that size is informative and "
+                                       "visible; judged in each organism's own caption format"),
+    # the four-object claims on organisms trained to convergence (chapter 2's positive control
+    # reaches almost perfect binding there); two points each, every one with the verdict seeds
+    "completeness": Grid("complete", (("completeness", (0.25, 1.0)),), _FOUR, claim="2a", verdict="contrast",
+                         good=1.0, bad=0.25, recipe="converged", note="four objects per scene"),
     "objects in image": Grid("complete", (("n_objects (equal mentions)", (2, 3, 4, 6)),), claim="2b",
                              verdict="contrast", good=2, bad=4, note="captions always mention two objects"),
-    "saliency bias": Grid("complete", (("saliency_bias", (0.0, 0.5, 1.0)),), (*_FOUR, ("completeness", 0.5)),
-                          claim="3", verdict="contrast", good=0.0, bad=1.0,
-                          note="four objects per scene, two mentioned"),
-    "right properties": Grid("complete", (("n_objects", (2, 3, 4, 6)),), claim="6", verdict="above", good=4,
-                             note="complete, colour-dense captions; judged at four objects"),
-    "right properties, 8 epochs": Grid("complete", (("n_objects", (6,)),), (("epochs", 8),), claim="6",
-                                       note="what was tried: four times the training"),
+    "saliency bias": Grid("complete", (("saliency_bias", (0.0, 1.0)),), (*_FOUR, ("completeness", 0.25)),
+                          claim="3", verdict="contrast", good=0.0, bad=1.0, recipe="converged",
+                          note="four objects per scene, one mentioned"),
+    "right properties": Grid("complete", (("n_objects", (2, 4)),), claim="6", verdict="above", good=4,
+                             recipe="converged", note="complete, colour-dense captions; judged at four objects"),
     "batch size": Grid("natural", (("batch_size", (64, 128, 256, 512, 1024, 2048)),), claim="4", verdict="below",
                        note="equal epochs"),
     # at equal steps 1,024 and 2,048 are 16 and 32 epochs (4 and 8 minutes of training on one core):
@@ -106,10 +121,13 @@ GRIDS: dict[str, Grid] = {
     "batch size (equal steps)": Grid("natural", (("batch_size (equal steps)", (64, 128, 256, 512)),),
                                      claim="4", verdict="below",
                                      note="equal optimiser steps: larger batches see more data"),
+    # claim 5 is judged only on diets whose captions can have a swap negative (the arm with
+    # negatives runs with the verdict seeds); the natural diet, with none, is context
+    "hard negatives: natural": Grid("natural", (("hard_negatives", (False, True)),), claim="5",
+                                    note="chapter 2's natural diet: no caption has a swap negative"),
     **{f"hard negatives: {name}": Grid(base, (("hard_negatives", (False, True)),), fixed, claim="5", verdict="below",
-                                       where=(("hard_negatives", True),), note=note)
+                                       good=True, where=(("hard_negatives", True),), note=note)
        for name, base, fixed, note in (
-           ("natural", "natural", (), "chapter 2's natural diet"),
            ("density 0.5", "complete", (("attribute_density", 0.5),), "complete captions, each colour stated "
                                                                        "half the time"),
            ("incomplete", "complete", (*_FOUR, ("completeness", 0.5)), "four objects, two mentioned at random"),
@@ -160,7 +178,8 @@ def grid_rows(names: Sequence[str]) -> pd.DataFrame:
         if name not in GRIDS:
             raise ValueError(f"unknown grid {name!r}; grids: {', '.join(GRIDS)}")
         g = GRIDS[name]
-        rows.append({"grid": name, "from": g.base, "fixed": ", ".join(f"{k} = {v}" for k, v in g.fixed) or "-",
+        rows.append({"grid": name, "from": g.base, "recipe": g.recipe,
+                     "fixed": ", ".join(f"{k} = {v}" for k, v in g.fixed) or "-",
                      "varied": "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in g.knobs),
                      "claim": g.claim or "-", "verdict": g.verdict or "-",
                      "verdict points": ", ".join(map(str, g.verdict_values)) or "-", "note": g.note})
@@ -168,9 +187,11 @@ def grid_rows(names: Sequence[str]) -> pd.DataFrame:
 
 
 def grid_base(grid: Grid, changes: dict | None = None):
-    """The config every point of ``grid`` starts from (chapter 2's organism, ``changes`` applied,
-    the grid's fixed knobs set)."""
-    config = organism_config(grid.base, 0, **(changes or {}))
+    """The config every point of ``grid`` starts from (chapter 2's organism trained by the grid's
+    recipe, ``changes`` applied (a ``"recipe"`` among them replaces the grid's), the grid's fixed
+    knobs set)."""
+    changes = dict(changes or {})
+    config = organism_config(grid.base, 0, changes.pop("recipe", grid.recipe), **changes)
     for knob, value in grid.fixed:
         config = vary(config, knob, value)
     return config
@@ -211,7 +232,17 @@ def run_grids(names: Sequence[str], seeds: Sequence[int] = (0,), verdict_seeds: 
     if not names:
         raise ValueError("no grid names")
     points = [p for n in names for p in grid_points(n, seeds, verdict_seeds, changes, (values or {}).get(n))]
-    return run_points(points, map_settings=map_settings, jobs=jobs, **kwargs)
+    table = run_points(points, map_settings=map_settings, jobs=jobs, **kwargs)
+    own = table["grid"].map(lambda n: GRIDS[n].measure == "own-format binding")
+    if own.any():  # grids judged in their organisms' own caption format (trained already)
+        rows = table[own & table["attributes"].fillna(1).ne(0)] if "attributes" in table else table[own]
+        keys = list(dict.fromkeys(rows["organism"]))
+        configs = {c.key: c for _, c in points}
+        part = kwargs.get("part", "test")
+        found = parallel_map(_own_format_task, [(configs[k].to_dict(), part) for k in keys], n_jobs=jobs)
+        scores = {k: f["own-format binding"] for k, f in zip(keys, found)}
+        table["own-format binding"] = table["organism"].map(scores).where(own)
+    return table
 
 
 def run_grid(name: str, **kwargs) -> pd.DataFrame:
@@ -226,9 +257,10 @@ def _rows(table: pd.DataFrame, grid: str, conditions: Sequence[tuple[str, Any]] 
     return rows
 
 
-def claim_verdict(claim: str, table: pd.DataFrame, measure: str = "binding", rule: VerdictRule = RULE) -> Verdict:
+def claim_verdict(claim: str, table: pd.DataFrame, measure: str | None = None, rule: VerdictRule = RULE) -> Verdict:
     """The verdict on paper 2's ``claim`` from ``table`` (:func:`run_grids`' rows of the grids
-    that test it), by the rule its grids state (see :class:`Grid`). Used in chapters 7, 8."""
+    that test it), by the rule its grids state (see :class:`Grid`), on ``measure`` (default: the
+    grid's). Used in chapters 7, 8."""
     if claim not in CLAIMS:
         raise ValueError(f"unknown claim {claim!r}; claims: {', '.join(CLAIMS)}")
     names = [n for n, g in GRIDS.items() if g.claim == claim and g.verdict and n in set(table.get("grid", ()))]
@@ -236,6 +268,9 @@ def claim_verdict(claim: str, table: pd.DataFrame, measure: str = "binding", rul
         raise ValueError(f"the table has no rows of a grid testing claim {claim} "
                          f"({', '.join(n for n, g in GRIDS.items() if g.claim == claim and g.verdict)})")
     grid = GRIDS[names[0]]
+    measure = measure or grid.measure
+    if measure not in table:
+        raise ValueError(f"the table has no column {measure!r} (claim {claim}'s measure): run it with run_grids")
     if grid.verdict == "below":
         values = pd.concat([_rows(table, n, GRIDS[n].where)[measure] for n in names])
         return below_verdict(CLAIMS[claim], values, f"{len(values)} organisms of {', '.join(names)}", rule=rule)
@@ -256,8 +291,9 @@ def claim_verdicts(table: pd.DataFrame, claims: Sequence[str] | None = None, **k
     if not claims:
         raise ValueError("no claim has a grid in the table")
     out = verdict_table([claim_verdict(c, table, **kwargs) for c in claims])
-    return out.set_index(pd.Index(claims, name="claim number")).assign(claim=list(out.index))[
-        ["claim", "verdict", "margin", "evidence"]]
+    return out.set_index(pd.Index(claims, name="claim number")).assign(
+        claim=list(out.index), training=[training_budget(c, table) for c in claims])[
+        ["claim", "verdict", "margin", "training", "evidence"]]
 
 
 def rescue_outcomes(table: pd.DataFrame, rule: VerdictRule = RULE) -> pd.DataFrame:
@@ -323,11 +359,6 @@ def outcome_counts(organisms: pd.DataFrame, names: Sequence[str] | None = None) 
     return counts.reindex(order)
 
 
-def _items_task(config_dict: dict, part: str) -> dict[str, list]:
-    with torch_threads(1):
-        return measure_items(OrganismConfig.from_dict(config_dict), part)
-
-
 def _claim_arms(claim: str, table: pd.DataFrame) -> tuple[Grid, dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
     """The rows a verdict on ``claim`` reads, by arm: ``(grid, good arms, bad arms)``; a "below"
     claim's arms are every point of its grids (as good arms), an "above" claim's its good point."""
@@ -350,6 +381,32 @@ def _claim_arms(claim: str, table: pd.DataFrame) -> tuple[Grid, dict[str, pd.Dat
     return grid, good, bad
 
 
+def training_budget(claim: str, table: pd.DataFrame) -> str:
+    """How the organisms a verdict on ``claim`` reads were trained, e.g. ``"converged: 9-23
+    epochs"`` or ``"second: 2 epochs"``: the recipe (:data:`~labclip_lib.organisms.RECIPES`,
+    read from the trained organisms when ``table`` names them, else the grid's) and the range of
+    epochs trained (when ``table`` has an ``epochs`` column). Used in chapters 7 and 8."""
+    grid, good, bad = _claim_arms(claim, table)
+    rows = pd.concat([*good.values(), *bad.values()])
+    found = []  # (closest recipe, fields changed from it) per organism; epochs are shown as a range
+    for key in rows["organism"].unique() if "organism" in rows else ():
+        try:
+            name, changed = recipe_changes(cached_config(key))
+        except ValueError:  # not a trained organism of this cache (a table from elsewhere): the grid's
+            name, changed = grid.recipe, {}
+        found.append((name, {k: v for k, v in changed.items() if k != "epochs"}))
+    if not found:
+        found = [(grid.recipe, {})]
+    fields = dict.fromkeys(k for _, changed in found for k in changed)
+    common = {k: found[0][1].get(k) if all(c.get(k, "-") == found[0][1].get(k, "-") for _, c in found) else None
+              for k in fields}  # a field whose value differs between organisms is "varied"
+    text = " and ".join(describe_changes(n, common) for n in sorted({n for n, _ in found}))
+    if "epochs" in rows and rows["epochs"].notna().any():
+        low, high = int(rows["epochs"].min()), int(rows["epochs"].max())
+        text += f": {low} epoch{'s' * (low != 1)}" if low == high else f": {low}-{high} epochs"
+    return text
+
+
 def _verdict_claims(table: pd.DataFrame, claims: Sequence[str] | None) -> list[str]:
     present = set(table.get("grid", ()))
     claims = list(claims) if claims is not None else [c for c in CLAIMS if any(
@@ -364,27 +421,48 @@ def _items_task(config_dict: dict, part: str) -> dict[str, list]:
         return measure_items(OrganismConfig.from_dict(config_dict), part)
 
 
+def _own_format_task(config_dict: dict, part: str) -> dict:
+    with torch_threads(1):
+        return measure_own_format(OrganismConfig.from_dict(config_dict), part)
+
+
+def _item_key(grid: Grid, key: str) -> str:
+    """Where :func:`grid_items` keeps an organism's items for ``grid``'s measure."""
+    return key if grid.measure == "binding" else f"{grid.measure}: {key}"
+
+
 def grid_items(table: pd.DataFrame, claims: Sequence[str] | None = None, part: str = "test",
                jobs: int | None = None) -> dict[str, ItemScores]:
     """The organisms the verdicts on ``claims`` read (default: every claim with a grid in
     ``table``, rows of :func:`run_grids`; trained already), scored item by item on split ``part``
-    (:func:`~labclip_lib.experiments.rescue.measure_items`, cached): ``{organism key:
-    ItemScores}``, in up to ``jobs`` worker processes. Used in chapters 7 and 8."""
-    keys = list(dict.fromkeys(k for c in _verdict_claims(table, claims) for arms in _claim_arms(c, table)[1:]
-                              for rows in arms.values() for k in rows["organism"]))
-    if not keys:
+    on their grid's measure (:func:`~labclip_lib.experiments.rescue.measure_items` or
+    :func:`~labclip_lib.experiments.rescue.measure_own_format`, cached): ``{organism key:
+    ItemScores}`` (the key prefixed by the measure when it is not ``binding``), in up to
+    ``jobs`` worker processes. Used in chapters 7 and 8."""
+    wanted = {}  # item key -> (measure, organism key)
+    for c in _verdict_claims(table, claims):
+        grid, *arms = _claim_arms(c, table)
+        for rows in (r for a in arms for r in a.values()):
+            wanted |= {_item_key(grid, k): (grid.measure, k) for k in rows["organism"]}
+    if not wanted:
         raise ValueError("no organisms in the table")
-    configs = [cached_config(k) for k in keys]
-    out = parallel_map(_items_task, [(c.to_dict(), part) for c in configs], n_jobs=jobs)
-    return {k: ItemScores(np.asarray(o["hits"]), np.asarray(o["clusters"]), c.seed)
-            for k, c, o in zip(keys, configs, out)}
+    configs = {k: cached_config(k) for _, k in wanted.values()}
+    tasks = {"binding": _items_task, "own-format binding": _own_format_task}
+    out = {}
+    for measure in dict.fromkeys(m for m, _ in wanted.values()):
+        keys = [k for m, k in wanted.values() if m == measure]
+        found = parallel_map(tasks[measure], [(configs[k].to_dict(), part) for k in keys], n_jobs=jobs)
+        out |= {(measure, k): o for k, o in zip(keys, found)}
+    return {ik: ItemScores(np.asarray(out[m, k]["hits"]), np.asarray(out[m, k]["clusters"]), configs[k].seed)
+            for ik, (m, k) in wanted.items()}
 
 
-def _arm(rows: pd.DataFrame, items: dict[str, ItemScores]) -> list[ItemScores]:
-    missing = [k for k in rows["organism"] if k not in items]
+def _arm(grid: Grid, rows: pd.DataFrame, items: dict[str, ItemScores]) -> list[ItemScores]:
+    keys = [_item_key(grid, k) for k in rows.drop_duplicates("organism")["organism"]]
+    missing = [k for k in keys if k not in items]
     if missing:
         raise ValueError(f"no item scores for {len(missing)} organism(s) of the table: run grid_items on it")
-    return [items[k] for k in rows.drop_duplicates("organism")["organism"]]
+    return [items[k] for k in keys]
 
 
 def claim_test(claim: str, table: pd.DataFrame, items: dict[str, ItemScores], rule: VerdictRule = RULE,
@@ -395,13 +473,13 @@ def claim_test(claim: str, table: pd.DataFrame, items: dict[str, ItemScores], ru
     of its grids (chosen again in every bootstrap replicate) stays under reliable binding; an
     "above" claim whether its good point reaches almost perfect binding. Used in chapters 7, 8."""
     grid, good, bad = _claim_arms(claim, table)
-    good = {name: _arm(rows, items) for name, rows in good.items()}
+    good = {name: _arm(grid, rows, items) for name, rows in good.items()}
     kwargs = dict(level=level, n_boot=n_boot, seed=seed)
     if grid.verdict == "below":
         return level_test(CLAIMS[claim], good, rule.reliable, reaches=False, **kwargs)
     if grid.verdict == "above":
         return level_test(CLAIMS[claim], good, rule.almost_perfect, reaches=True, **kwargs)
-    bad = {name: _arm(rows, items) for name, rows in bad.items()}
+    bad = {name: _arm(grid, rows, items) for name, rows in bad.items()}
     return contrast_test(CLAIMS[claim], good, bad, rule=rule, **kwargs)
 
 
@@ -411,7 +489,8 @@ def claim_tests(table: pd.DataFrame, items: dict[str, ItemScores], claims: Seque
     per claim: the claim in full, the verdict, the effect and its interval (positive supports
     the claim; rounded), the evidence, and whether the pre-declared rule asks for more seeds
     (:func:`~.bootstrap.needs_more_seeds`: an interval that holds a threshold of its verdict
-    with fewer than five seeds). Used in chapters 7 and 8."""
+    with fewer than five seeds), the training budget (:func:`training_budget`). Used in
+    chapters 7 and 8."""
     rows = []
     for c in _verdict_claims(table, claims):
         v = claim_test(c, table, items, rule, **kwargs)
@@ -422,8 +501,29 @@ def claim_tests(table: pd.DataFrame, items: dict[str, ItemScores], claims: Seque
                      "seeds": v.seeds, "effect": round(v.effect, MARGIN_DIGITS) + 0.0, "low": round(v.low, MARGIN_DIGITS) + 0.0,
                      "high": round(v.high, MARGIN_DIGITS) + 0.0,
                      "more seeds by the rule": needs_more_seeds(v.low, v.high, thresholds, v.seeds),
-                     "evidence": v.evidence})
+                     "training": training_budget(c, table), "evidence": v.evidence})
     return pd.DataFrame(rows).set_index("claim number")
+
+
+def with_more_seeds(table: pd.DataFrame, tests: pd.DataFrame, seeds: Sequence[int],
+                    values: dict[str, dict[str, Sequence]] | None = None, **kwargs) -> pd.DataFrame:
+    """The pre-declared rule carried out: ``table`` (rows of :func:`run_grids`) with the verdict
+    points of every claim that ``tests`` (:func:`claim_tests`) flag under ``more seeds by the
+    rule`` run with ``seeds`` too (trained now, or read from the cache); other rows unchanged.
+    ``values`` and ``kwargs`` as for :func:`run_grids` (the run that made ``table``). Used in
+    chapters 7 and 8."""
+    if not len(seeds):
+        raise ValueError("no seeds to add")
+    if "more seeds by the rule" not in tests:
+        raise ValueError("tests has no 'more seeds by the rule' column: pass claim_tests' table")
+    flagged = set(tests.index[tests["more seeds by the rule"].astype(bool)])
+    names = [n for n in dict.fromkeys(table["grid"]) if GRIDS[n].claim in flagged and GRIDS[n].verdict_values]
+    if not names:
+        return table
+    extra = run_grids(names, seeds=list(seeds)[:1], verdict_seeds=seeds, values=values, **kwargs)
+    extra = extra[extra.apply(lambda r: r[GRIDS[r["grid"]].knobs[0][0]] in GRIDS[r["grid"]].verdict_values, axis=1)]
+    both = pd.concat([table, extra], ignore_index=True)
+    return both.drop_duplicates(["grid", "organism"], keep="first").reset_index(drop=True)
 
 
 def normalised_rescue(organisms: pd.DataFrame) -> pd.DataFrame:

@@ -21,14 +21,15 @@ from ..analysis.profiles import binding_profile
 from ..embed.protocol import EmbeddingModel
 from ..metrics import binding_accuracy, binding_hits
 from ..models import load_model
-from ..organisms import OrganismConfig, build_data, get_organism, organism_summary, trained_organism
+from ..embed.cache import image_embeddings
+from ..organisms import OrganismConfig, build_data, get_organism, organism_summary, own_format_captions, trained_organism
 from ..organisms.store import ORGANISM_FILE
 from ..runtime import cache_dir
 from ..storage import code_fingerprint, compute_or_load_json, key_hash
 from ..world.splits import swap_class
 
 __all__ = ["MapSettings", "fit_map", "organism_with_map", "rescue_profile", "measure_organism", "measure_finetuned",
-           "measure_items"]
+           "measure_items", "measure_own_format"]
 
 
 def fit_map(model, data, map_settings: MapSettings = MapSettings(), seed: int = 0, embeddings: dict | None = None
@@ -151,3 +152,22 @@ def measure_items(config: OrganismConfig, part: str = "test") -> dict[str, list]
                 "clusters": [repr(swap_class(scenes[i])) for i in e["index"]]}
 
     return _cached(config, "binding items", {"part": part}, compute)
+
+
+def measure_own_format(config: OrganismConfig, part: str = "test") -> dict:
+    """The organism ``config``'s two-way binding on split ``part`` tested in its own caption
+    format (:func:`~labclip_lib.organisms.own_format_captions`: its diet's attribute words kept,
+    colours swapped): ``own-format binding`` and, item by item as :func:`measure_items`,
+    ``hits`` and ``clusters``. Scenes whose caption has no swap are left out. Cached."""
+    def compute(path, data) -> dict:
+        d, model = data(), load_model(path)
+        caps, negs = own_format_captions(config, d.scenes)  # the whole scene set: caption i has seed (seed, i)
+        keep = [int(i) for i in d.split[part] if negs[i] is not None]
+        if not keep:
+            raise ValueError(f"no scene of the {part!r} split has a swap negative in the own format")
+        hits = binding_hits(image_embeddings(model, d)[keep], model.encode_texts([caps[i].text for i in keep]),
+                            model.encode_texts([negs[i].text for i in keep]))
+        return {"own-format binding": float(hits.mean()), "hits": hits.tolist(),
+                "clusters": [repr(swap_class(d.scenes[i])) for i in keep]}
+
+    return _cached(config, "own-format binding", {"part": part}, compute)

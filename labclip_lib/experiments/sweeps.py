@@ -4,11 +4,11 @@ and measured the same way, returned as a tidy table.
 A *knob* changes one property of an organism's config (:data:`KNOBS`): a caption knob of every
 caption generator of its diet (``attribute_density``, ``attributes``, ``completeness``,
 ``saliency_bias``), the scenes (``n_objects``; ``n_objects (equal mentions)``: more objects in
-the image, as many mentioned; ``sizes``), or the training (``batch_size`` at equal epochs,
+the image, as many mentioned; ``sizes``; ``resolution`` with the image network's ``stem_stride``), or the training (``batch_size`` at equal epochs,
 ``batch_size (equal steps)``, ``epochs``, ``hard_negatives``). :func:`sweep` varies one knob,
 :func:`sweep_grid` two; both return one row per (point, seed) with what :func:`measure_organism`
 measures on the organism's own held-out test combinations: binding, image and text probes, the
-bag-of-words ceiling, binding after a LABCLIP map and the training seconds.
+bag-of-words ceiling, binding after a LABCLIP map, the training seconds and the epochs trained.
 
 Organisms are trained in worker processes (one PyTorch thread each) and every measurement is
 cached under ``cache_dir("measures")``, keyed by the organism's weights, the measurement's
@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from ..organisms import OrganismConfig, prepare_scene_set, scene_set_ready
+from ..organisms import OrganismConfig, get_organism, organism_summary, prepare_scene_set, scene_set_ready
 from ..runtime import parallel_map, torch_threads
 from .rescue import MapSettings, measure_finetuned, measure_organism
 
@@ -95,6 +95,8 @@ KNOBS: dict[str, Callable[[OrganismConfig, Any], OrganismConfig]] = {
     "sizes": _sizes,
     "batch_size": _whole("batch_size"),
     "epochs": _whole("epochs"),
+    "resolution": _whole("resolution"),
+    "stem_stride": _whole("stem_stride"),
     "batch_size (equal steps)": _equal_steps,
     "hard_negatives": _flag,
 }
@@ -149,6 +151,7 @@ def _measure_task(config_dict: dict, part: str, map_settings: MapSettings, finet
     config = OrganismConfig.from_dict(config_dict)
     with torch_threads(1):
         row = measure_organism(config, part, map_settings)
+        row["epochs"] = organism_summary(get_organism(config))["epochs"]  # trained already: read back
         if finetune_epochs:
             row |= measure_finetuned(config, part, finetune_epochs)
     return {**row, "seconds": time.perf_counter() - t0}
@@ -159,7 +162,7 @@ def run_points(points: Sequence[tuple[dict, OrganismConfig]], part: str = "test"
                ) -> pd.DataFrame:
     """Train and measure the organism of every ``(labels, config)`` point (see
     :func:`sweep_configs`); one row per point: its labels, ``organism`` (the config's key),
-    :func:`~.rescue.measure_organism`'s numbers (with ``finetune_epochs`` > 0 also
+    :func:`~.rescue.measure_organism`'s numbers, ``epochs`` (trained; with ``finetune_epochs`` > 0 also
     :func:`~.rescue.measure_finetuned`'s) and ``seconds`` (this call's wall time for the point:
     near zero when cached).
     Organisms train in up to ``jobs`` worker processes (default ``$LABCLIP_JOBS`` or the

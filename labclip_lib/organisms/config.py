@@ -12,7 +12,8 @@ from ..world.captions import CaptionSpec
 from ..world.render import MIN_RESOLUTION
 from ..world.scenes import SIZES
 
-__all__ = ["OrganismConfig", "ORGANISMS", "RECIPES", "organism_config", "recipe_name", "recipe_rows", "TEXT_ENCODER_NAMES",
+__all__ = ["OrganismConfig", "ORGANISMS", "RECIPES", "organism_config", "recipe_name", "recipe_changes", "describe_changes",
+           "recipe_rows", "TEXT_ENCODER_NAMES",
            "IMAGE_POOLINGS", "STOPPING_RULES"]
 
 #: the text encoders an organism can have (see :mod:`labclip_lib.organisms.networks`)
@@ -210,9 +211,28 @@ def recipe_rows() -> list[dict]:
                             for name, r in RECIPES.items()}} for k in fields]
 
 
-def recipe_name(config: OrganismConfig) -> str:
-    """The name of the recipe in :data:`RECIPES` whose fields ``config`` has, or ``"custom"``."""
-    for name, fields in RECIPES.items():
-        if all(getattr(config, k) == v for k, v in fields.items()):
-            return name
-    return "custom"
+def recipe_changes(config: OrganismConfig) -> tuple[str, dict]:
+    """The recipe of :data:`RECIPES` closest to ``config`` (fewest fields changed) and the
+    fields ``config`` changes from it (``{}`` when it is that recipe)."""
+    differences = {name: {k: getattr(config, k) for k, v in fields.items() if getattr(config, k) != v}
+                   for name, fields in RECIPES.items()}
+    return min(differences.items(), key=lambda item: len(item[1]))
+
+
+def describe_changes(name: str, changed: dict) -> str:
+    """``"second"`` or ``"second with resolution 64, sizes small+large"`` (a value ``None``: varied)."""
+    if not changed:
+        return name
+    shown = {k: "varied" if v is None else "+".join(map(str, v)) if isinstance(v, tuple) else str(v)
+             for k, v in changed.items()}
+    return f"{name} with " + ", ".join(f"{k} {v}" for k, v in shown.items())
+
+
+def recipe_name(config: OrganismConfig, describe: bool = False) -> str:
+    """The name of the recipe in :data:`RECIPES` whose fields ``config`` has, or ``"custom"``;
+    with ``describe``, a custom config is named by the closest recipe and the fields it changes
+    (``"second with resolution 64, stem_stride 2"``)."""
+    name, changed = recipe_changes(config)
+    if not changed:
+        return name
+    return describe_changes(name, changed) if describe else "custom"

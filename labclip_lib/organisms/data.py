@@ -18,7 +18,8 @@ from ..world.scenesets import rendered_scenes, scene_set_cached
 from ..world.splits import Split, split_by_combination
 from .config import OrganismConfig
 
-__all__ = ["OrganismData", "build_data", "evaluation_captions", "scene_set_ready", "prepare_scene_set", "example_captions"]
+__all__ = ["OrganismData", "build_data", "evaluation_captions", "own_format_captions", "scene_set_ready", "prepare_scene_set",
+           "example_captions"]
 
 
 @dataclass
@@ -79,6 +80,25 @@ def _evaluation_records(config: OrganismConfig, scenes: Sequence[Scene]) -> dict
     eval_caps = describe_all(scenes, CaptionSpec(), seed=config.seed + 1)
     eval_negs = swap_negatives(eval_caps, seed=config.seed + 1, scenes=scenes)
     return {"eval": [_record(c) for c in eval_caps], "eval_negatives": [_record(c) for c in eval_negs]}
+
+
+def own_format_captions(config: OrganismConfig, scenes: Sequence[Scene]) -> tuple[list[Caption], list[Caption | None]]:
+    """Complete captions of ``scenes`` in the organism's *own* format, and their swaps: every
+    object and colour stated (as in :func:`evaluation_captions`) with the style, word order and
+    attributes per object (size and material words) of ``config``'s diet; the swap exchanges
+    colours only and keeps the other words with their objects. Drawn with the evaluation
+    captions' seed, so for a colour-only diet they are the evaluation captions. Raises
+    ``ValueError`` for a diet without colour words or whose caption generators differ in format."""
+    formats = {(spec.style, spec.order, spec.attributes) for _, spec in config.captions}
+    if len(formats) != 1:
+        raise ValueError(f"the diet of {config.name!r} mixes caption formats {sorted(formats)}: no single own format")
+    style, order, attributes = formats.pop()
+    if attributes < 1:
+        raise ValueError(f"the diet of {config.name!r} states no colours (attributes = 0): no binding test in its format")
+    if len(scenes) == 0:
+        raise ValueError("empty list of scenes")
+    caps = describe_all(scenes, CaptionSpec(style=style, order=order, attributes=attributes), seed=config.seed + 1)
+    return caps, swap_negatives(caps, seed=config.seed + 1, scenes=scenes)
 
 
 _SCENE_FIELDS = ("n_scenes", "n_objects", "sizes", "resolution", "seed")
