@@ -47,8 +47,9 @@ class Grid:
     then every combination of ``knobs`` (``((knob, values), ...)``; one or two knobs).
 
     ``recipe`` names the training recipe (:data:`~labclip_lib.organisms.RECIPES`) of every
-    point, ``measure`` (a key of :data:`MEASURES`) what its verdict reads. ``claim`` (a key of :data:`CLAIMS`) is tested by ``verdict`` (a grid with a claim and no
-    verdict is context for the claim, drawn beside it but not judged): ``"contrast"`` (binding at
+    point, ``measure`` (a key of :data:`MEASURES`) what its verdict reads. ``claim`` (a key of
+    :data:`CLAIMS`) is tested by ``verdict`` (a grid with a claim and no verdict is context for
+    the claim, drawn beside it but not judged): ``"contrast"`` (binding at
     the knob's ``good`` value minus at its ``bad`` one), ``"below"`` (no row reaches reliable
     binding) or ``"above"`` (the rows at ``good`` reach almost perfect binding); see
     :mod:`.verdicts`. ``where`` restricts the rows a verdict reads (``((knob, value), ...)``).
