@@ -458,3 +458,22 @@ def test_recipe_name_describes_a_custom_config():
     custom = O.organism_config("complete", 0, resolution=64, stem_stride=2, sizes=("small", "large"))
     assert O.recipe_name(custom) == "custom"
     assert O.recipe_name(custom, describe=True) == "second with sizes small+large, resolution 64, stem_stride 2"
+
+
+def test_the_rule_adds_seeds_only_to_level_settings_whose_interval_holds_the_threshold():
+    import pandas as pd
+
+    from labclip_lib.experiments.grids import _arm_needs_seeds
+
+    rng = np.random.default_rng(1)
+    grid = X.GRIDS["hard negatives: density 0.5"]
+    rows = pd.DataFrame([{"grid": "hard negatives: density 0.5", "hard_negatives": True, "seed": s,
+                          "organism": f"k{s}"} for s in range(3)])
+    near = {f"k{s}": _items(rng, X.RULE.reliable, s) for s in range(3)}  # at the threshold
+    far = {f"k{s}": _items(rng, 0.6, s) for s in range(3)}  # far below it
+    assert _arm_needs_seeds(grid, rows, near, X.RULE)
+    assert not _arm_needs_seeds(grid, rows, far, X.RULE)
+    five = pd.DataFrame([{"grid": "hard negatives: density 0.5", "hard_negatives": True, "seed": s,
+                          "organism": f"k{s}"} for s in range(5)])
+    at_five = {f"k{s}": _items(rng, X.RULE.reliable, s) for s in range(5)}
+    assert not _arm_needs_seeds(grid, five, at_five, X.RULE)  # five seeds already: the rule is met
