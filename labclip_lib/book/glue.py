@@ -13,7 +13,7 @@ import re
 from ..experiments.grids import with_points
 from ..published import QUOTES
 
-__all__ = ["glue_name", "glue_quotes", "glue_values", "glue_grid", "glue_verdicts"]
+__all__ = ["glue_name", "glue_quotes", "glue_values", "glue_grid", "glue_verdicts", "glue_claim_tests"]
 
 
 def glue_name(key: str, prefix: str = "q-") -> str:
@@ -65,3 +65,12 @@ def glue_verdicts(verdicts) -> None:
     :func:`~labclip_lib.experiments.claim_verdicts`). Used in chapters 7, 8."""
     for claim, row in verdicts.iterrows():
         _glue(glue_name(f"claim-{claim}-margin", prefix=""), float(row["margin"]))
+
+
+def glue_claim_tests(tests) -> None:
+    """Glue each claim's effect, interval and seeds as ``claim-<number>-effect`` (``-low``,
+    ``-high``, ``-seeds``) (``tests``: the table of
+    :func:`~labclip_lib.experiments.claim_tests`). Used in chapters 7, 8."""
+    for claim, row in tests.iterrows():
+        for column in ("effect", "low", "high", "seeds"):
+            _glue(glue_name(f"claim-{claim}-{column}", prefix=""), row[column])

@@ -236,9 +236,10 @@ def run_grids(names: Sequence[str], seeds: Sequence[int] = (0,), verdict_seeds: 
     table = run_points(points, map_settings=map_settings, jobs=jobs, **kwargs)
     own = table["grid"].map(lambda n: GRIDS[n].measure == "own-format binding")
     if own.any():  # grids judged in their organisms' own caption format (trained already)
-        rows = table[own & table["attributes"].fillna(1).ne(0)] if "attributes" in table else table[own]
-        keys = list(dict.fromkeys(rows["organism"]))
         configs = {c.key: c for _, c in points}
+        # a diet that states no colour has no binding test in its own format: left NaN
+        keys = [k for k in dict.fromkeys(table.loc[own, "organism"])
+                if any(spec.attributes > 0 for _, spec in configs[k].captions)]
         part = kwargs.get("part", "test")
         found = parallel_map(_own_format_task, [(configs[k].to_dict(), part) for k in keys], n_jobs=jobs)
         scores = {k: f["own-format binding"] for k, f in zip(keys, found)}
@@ -399,8 +400,8 @@ def training_budget(claim: str, table: pd.DataFrame) -> str:
     if not found:
         found = [(grid.recipe, {})]
     fields = dict.fromkeys(k for _, changed in found for k in changed)
-    common = {k: found[0][1].get(k) if all(c.get(k, "-") == found[0][1].get(k, "-") for _, c in found) else None
-              for k in fields}  # a field whose value differs between organisms is "varied"
+    # a field whose value differs between organisms is "varied" (None)
+    common = {k: found[0][1].get(k) if len({repr(c.get(k)) for _, c in found}) == 1 else None for k in fields}
     text = " and ".join(describe_changes(n, common) for n in sorted({n for n, _ in found}))
     if "epochs" in rows and rows["epochs"].notna().any():
         low, high = int(rows["epochs"].min()), int(rows["epochs"].max())
