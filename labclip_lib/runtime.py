@@ -18,7 +18,7 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 __all__ = ["get_device", "autocast", "loader_workers", "seed_everything", "cache_dir", "rng", "progress_bar",
-           "torch_threads", "parallel_map"]
+           "torch_threads", "one_core", "parallel_map"]
 
 
 def get_device(device: str | torch.device | None = None) -> torch.device:
@@ -143,6 +143,23 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
+
+
+@contextlib.contextmanager
+def one_core() -> Iterator[None]:
+    """Run the block as one worker among several: one PyTorch thread and no nested worker pools
+    (``$LABCLIP_JOBS`` = 1), both restored afterwards, so that a task run in this process (a
+    pool of one) leaves the caller's settings as they were."""
+    old = os.environ.get("LABCLIP_JOBS")
+    os.environ["LABCLIP_JOBS"] = "1"
+    try:
+        with torch_threads(1):
+            yield
+    finally:
+        if old is None:
+            os.environ.pop("LABCLIP_JOBS", None)
+        else:
+            os.environ["LABCLIP_JOBS"] = old
 
 
 def parallel_map(fn, tasks: Sequence[tuple], n_jobs: int | None = None) -> list:

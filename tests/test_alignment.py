@@ -415,6 +415,33 @@ def test_written_out_backward_equals_autograd(stride, masked, log_scale, unit):
     assert torch.equal(correct, logits.argmax(1) == torch.arange(b) * stride)
 
 
+def test_far_negatives_are_floored_before_exp_without_changing_the_loss():
+    """At a large scale most shifted logits fall where exp() gives subnormal floats (slow on
+    CPUs): they are floored first. Loss and gradients stay those of the float64 formula, and the
+    own caption's logit is never floored (a row whose positive lies below the floor)."""
+    from labclip_lib.alignment.loss import _EXP_FLOOR, _interleaved_loss
+
+    g = torch.Generator().manual_seed(5)
+    b, d, log_scale = 16, 8, math.log(100.0)
+    x = F.normalize(torch.randn(b, d, generator=g), dim=1)
+    z = F.normalize(torch.randn(2 * b, d, generator=g), dim=1)
+    z[2] = F.normalize(x[1] + 0.01 * torch.randn(d, generator=g), dim=0)  # row 1: a near-duplicate caption
+    z[0] = -x[0]  # row 0's own caption: cosine -1, logit - scale = -200
+    shifted = 100.0 * x @ z.T - 100.0
+    assert (shifted < _EXP_FLOOR).float().mean() > 0.5  # most terms would be subnormal
+    x, z = x.requires_grad_(), z.requires_grad_()
+    t = torch.tensor(log_scale, requires_grad=True)
+    ours = _interleaved_loss(x, z, t)[0]
+    grads = torch.autograd.grad(ours, (x, z, t))
+    x64, z64 = x.detach().double().requires_grad_(), z.detach().double().requires_grad_()
+    t64 = torch.tensor(log_scale, dtype=torch.float64, requires_grad=True)
+    ref = _reference_loss(x64, z64, t64, None)
+    ref_grads = torch.autograd.grad(ref, (x64, z64, t64))
+    assert math.isclose(float(ours.detach()), float(ref.detach()), rel_tol=1e-5)
+    for a, r in zip(grads, ref_grads):
+        assert torch.allclose(a.double(), r, rtol=1e-4, atol=1e-5)
+
+
 def test_second_backward_is_refused():
     from labclip_lib.alignment.loss import _interleaved_loss
 

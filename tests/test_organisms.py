@@ -305,3 +305,38 @@ def test_val_loss_stopping_keeps_the_best_epoch_and_holds_the_cap(tiny_data):
     assert h.stopped == "patience" and len(h.epoch) == worse[0] + 1 and len(h.epoch) < 12
     fixed = O.train_organism(TINY, tiny_data, progress=False)[1]
     assert fixed.stopped == "fixed" and fixed.kept_epoch == TINY.epochs and len(fixed.val_loss) == TINY.epochs
+
+
+def test_organism_configs_nest_names_seeds_recipes_and_check_input():
+    configs = O.organism_configs(["complete", "natural"], [0, 1], ("second", "converged"), {"n_objects": (4,)})
+    assert [(c.name, c.seed, c.stopping) for c in configs[:4]] == [
+        ("complete", 0, "fixed"), ("complete", 0, "val-loss"), ("complete", 1, "fixed"), ("complete", 1, "val-loss")]
+    assert len(configs) == 8 and all(c.n_objects == (4,) for c in configs)
+    assert configs[0] == O.organism_config("complete", 0, n_objects=(4,))
+    with pytest.raises(ValueError, match="at least one"):
+        O.organism_configs([], [0])
+
+
+def test_training_cost_orders_the_long_organisms_first():
+    base = O.organism_config("complete", 0)
+    costs = [O.training_cost(c) for c in (base, O.organism_config("complete", 0, "converged"),
+                                          O.organism_config("complete", 0, n_objects=(4,)),
+                                          O.organism_config("complete", 0, resolution=64, stem_stride=2))]
+    assert costs[1] == 15 * costs[0] and costs[2] == 2 * costs[0] and costs[3] == 2 * costs[0]
+
+
+def test_get_organisms_in_two_workers_equals_one_by_one(tmp_path, monkeypatch):
+    """Organisms trained side by side in worker processes (one thread each) are the ones
+    trained alone with one thread: same weights, whichever worker trained them."""
+    monkeypatch.setenv("LABCLIP_CACHE", str(tmp_path / "pool"))
+    configs = [O.OrganismConfig(name="tiny", n_scenes=300, epochs=1, batch_size=64, embed_dim=16, seed=s)
+               for s in (0, 1)]
+    paths = O.get_organisms(configs + configs[:1], jobs=2)
+    assert paths[0] == paths[2] and paths[0] != paths[1]
+    monkeypatch.setenv("LABCLIP_CACHE", str(tmp_path / "alone"))
+    from labclip_lib.runtime import one_core
+
+    with one_core():
+        alone = O.get_organism(configs[1], progress=False)
+    assert json.loads((alone / O.ORGANISM_FILE).read_text())["weights_sha256"] == json.loads(
+        (paths[1] / O.ORGANISM_FILE).read_text())["weights_sha256"]

@@ -196,3 +196,20 @@ def test_parallel_map_order_and_bad_jobs(monkeypatch):
     monkeypatch.setenv("LABCLIP_JOBS", "two")
     with pytest.raises(ValueError, match="LABCLIP_JOBS"):
         parallel_map(pow, [(2, 3)])
+
+
+def test_one_core_restores_threads_and_jobs(monkeypatch):
+    import os
+
+    from labclip_lib.runtime import one_core
+
+    monkeypatch.setenv("LABCLIP_JOBS", "2")
+    threads = torch.get_num_threads()
+    with one_core():
+        assert os.environ["LABCLIP_JOBS"] == "1" and torch.get_num_threads() == 1
+    assert os.environ["LABCLIP_JOBS"] == "2" and torch.get_num_threads() == threads
+    monkeypatch.delenv("LABCLIP_JOBS")
+    with pytest.raises(KeyError):
+        with one_core():
+            raise KeyError("inside")
+    assert "LABCLIP_JOBS" not in os.environ

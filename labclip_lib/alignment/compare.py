@@ -13,6 +13,7 @@ import torch
 from ..analysis.geometry import modality_gap, pair_embeddings, probe_weight_agreement, swap_geometry
 from ..embed.protocol import EmbeddingModel
 from ..metrics import binding_accuracy, mean_interval, report_rows
+from ..runtime import one_core, parallel_map
 from .aligned import AlignedModel
 from .estimator import LinearAlignment, MapSettings, fit_alignment, triplet
 
@@ -91,17 +92,24 @@ def alignment_report(model: EmbeddingModel, data, *, map_settings: MapSettings =
     return out
 
 
-def fit_maps(emb: dict, losses: Sequence[str] = ("hnb", "sb"), models: dict | None = None, **kwargs
-             ) -> dict[tuple[str, int, str], LinearAlignment]:
+def _fit_task(emb: dict, loss: str, seed: int, kwargs: dict, metadata: dict | None) -> LinearAlignment:
+    with one_core():
+        return fit_alignment(emb, loss, seed=seed, metadata=metadata, **kwargs)
+
+
+def fit_maps(emb: dict, losses: Sequence[str] = ("hnb", "sb"), models: dict | None = None, jobs: int | None = None,
+             **kwargs) -> dict[tuple[str, int, str], LinearAlignment]:
     """One map per organism, seed and loss: ``{(name, seed, loss): LinearAlignment}``, each fitted
     on ``emb[name, seed]["train"]`` with its validation part recorded and the seed as the map's
     seed (:func:`fit_alignment`; ``kwargs`` such as ``lr``, ``epochs``, ``batch_size`` go to
-    :class:`LinearAlignment`). With ``models`` the fingerprint of each base model is stored in the
-    map's metadata. Used in chapter 6."""
-    return {(name, seed, loss): fit_alignment(
-                e, loss, seed=seed, **kwargs,
-                metadata={"model": models[name, seed].fingerprint, "data": f"seed {seed} train"} if models else None)
-            for (name, seed), e in emb.items() for loss in losses}
+    :class:`LinearAlignment`), in up to ``jobs`` worker processes of one thread each (a map of
+    small products is fitted on one thread anyway: the same maps as one by one). With ``models``
+    the fingerprint of each base model is stored in the map's metadata. Used in chapter 6."""
+    keys = [(name, seed, loss) for (name, seed) in emb for loss in losses]
+    tasks = [({p: emb[name, seed][p] for p in ("train", "val") if p in emb[name, seed]}, loss, seed, kwargs,
+              {"model": models[name, seed].fingerprint, "data": f"seed {seed} train"} if models else None)
+             for name, seed, loss in keys]
+    return dict(zip(keys, parallel_map(_fit_task, tasks, n_jobs=jobs)))
 
 
 def effects_by_model(maps: dict, emb: dict, loss: str = "hnb", part: str = "test") -> list[dict]:

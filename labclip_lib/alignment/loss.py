@@ -13,6 +13,10 @@ import torch
 __all__ = ["LOSSES", "hnb_loss", "sb_loss", "duplicate_ids"]
 
 LOSSES = ("hnb", "sb")
+#: the shifted logits' floor before exp(): exp(-80) = 1.8e-35 is still a normal float32
+_EXP_FLOOR = -80.0
+#: the fast path's smallest row or column sum (below it the max-shifted form is used)
+_MIN_SUM = 1e-20
 
 
 def _softmaxes(image: torch.Tensor, texts: torch.Tensor, scale: torch.Tensor, mask: torch.Tensor | None,
@@ -31,13 +35,18 @@ def _softmaxes(image: torch.Tensor, texts: torch.Tensor, scale: torch.Tensor, ma
     s = float(scale)
     rows = torch.arange(b, device=image.device)
     e = torch.addmm(image.new_full((), -s), image, texts.T, alpha=s)  # logits - s
+    pos = e[rows, rows * stride]  # own captions' logits - s (a copy, before the floor below)
+    # exp() of a value below about -87 is a subnormal float, which costs CPUs 10-30x more per
+    # element: the shifted logits are floored at _EXP_FLOOR first (a term of at most 1.8e-35 for
+    # one that would be smaller; the fast path below is taken only when every sum is at least
+    # _MIN_SUM, so the floor adds at most (captions) x 1.8e-15 of any sum it keeps)
+    e.clamp_(min=_EXP_FLOOR)
     if mask is not None:
         e.masked_fill_(mask, float("-inf"))
-    pos = e[rows, rows * stride]  # own captions' logits - s
     e.exp_()
     z_r, z_c = e.sum(1), e[:, ::stride].sum(0)
     lo = torch.minimum(z_r.min(), z_c.min())
-    if bool(torch.isfinite(z_r).all() & torch.isfinite(z_c).all() & (lo >= 1e-30)):
+    if bool(torch.isfinite(z_r).all() & torch.isfinite(z_c).all() & (lo >= _MIN_SUM)):
         q = e[:, ::stride] / z_c
         return e.div_(z_r[:, None]), q, z_r.log_() - pos, z_c.log_() - pos
     logits = torch.mm(image.mul(s), texts.T)  # fallback: shift by the row and column maxima

@@ -31,9 +31,9 @@ from ..alignment.estimator import MapSettings
 from ..experiments.rescue import fit_map
 from ..metrics import report_rows
 from ..models import load_model
-from ..organisms import (OrganismData, OrganismModel, build_data, get_organism, get_organisms, organism_config,
-                         organism_history, organism_summary)
-from ..runtime import get_device
+from ..organisms import (OrganismConfig, OrganismData, OrganismModel, build_data, get_organism, get_organisms,
+                         organism_config, organism_history, organism_summary)
+from ..runtime import get_device, one_core, parallel_map
 from ..world.captions import CaptionSpec
 
 __all__ = ["chapter_organisms", "held_out_data", "report_by_model", "clip_like_profile", "profile_search", "choose_clip_like",
@@ -47,12 +47,13 @@ EVALUATION_DIET = "complete"
 
 def chapter_organisms(names: Sequence[str], seeds: Sequence[int], changes: dict | None = None
                       ) -> dict[tuple[str, int], EmbeddingModel]:
-    """``{(name, seed): model}`` for every named organism and seed (trained on first use, then
-    from the cache). Used by chapters 2-6."""
+    """``{(name, seed): model}`` for every named organism and seed (trained on first use, the
+    missing ones side by side in worker processes, then from the cache). Used by chapters 2-6."""
     if not names or not seeds:
         raise ValueError("chapter_organisms needs at least one organism name and one seed")
-    return {(name, seed): load_model(get_organism(organism_config(name, seed, **(changes or {}))))
-            for name in names for seed in seeds}
+    keys = [(name, seed) for name in names for seed in seeds]
+    paths = get_organisms([organism_config(name, seed, **(changes or {})) for name, seed in keys])
+    return {key: load_model(path) for key, path in zip(keys, paths)}
 
 
 def trained_organisms(name: str, seeds: Sequence[int], recipe: str = "second", changes: dict | None = None,
@@ -161,25 +162,34 @@ def clip_like_profile(model: EmbeddingModel, data: OrganismData, part: str = "va
     return row
 
 
+def _search_task(config_dict: dict, part: str, untrained: dict, map_kwargs: dict) -> dict[str, float]:
+    config = OrganismConfig.from_dict(config_dict)
+    with one_core():
+        return clip_like_profile(load_model(get_organism(config, progress=False)), build_data(config), part, untrained,
+                                 seed=config.seed, **map_kwargs)
+
+
 def profile_search(names: Sequence[str], seed: int = 0, part: str = "val", changes: dict | None = None,
-                   criterion: ClipLikeCriterion = CLIP_LIKE, **map_kwargs) -> pd.DataFrame:
+                   criterion: ClipLikeCriterion = CLIP_LIKE, jobs: int | None = None, **map_kwargs) -> pd.DataFrame:
     """Chapter 2's search for a CLIP-like organism: :func:`clip_like_profile` of each named diet
     (seed ``seed``, with its untrained network) on its own data's split ``part``, each clause of
     ``criterion`` and whether all hold (column ``"CLIP-like"``). One row per diet, indexed by
     diet; ``map_kwargs`` (``map_settings``) go to :func:`clip_like_profile`. Diets differ
     only in their training captions, so the untrained network's profile is computed once per
-    distinct architecture and scene set."""
-    rows, untrained = [], {}
-    for name in names:
-        config = organism_config(name, seed, **(changes or {}))
-        data = build_data(config)
+    distinct architecture and scene set; the diets are trained (:func:`get_organisms`) and
+    profiled in up to ``jobs`` worker processes."""
+    configs = [organism_config(name, seed, **(changes or {})) for name in names]
+    get_organisms(configs, jobs)
+    untrained, tasks = {}, []
+    for config in configs:
         # the untrained network and the evaluation data do not depend on the diet
         base = replace(config, name=EVALUATION_DIET, captions=((1.0, CaptionSpec()),), shuffle_words=False,
                        hard_negatives=False)
         if base.key not in untrained:
-            untrained[base.key] = binding_profile(OrganismModel.untrained(base), data, part)
-        row = clip_like_profile(load_model(get_organism(config)), data, part, untrained[base.key], seed=seed,
-                                **map_kwargs)
+            untrained[base.key] = binding_profile(OrganismModel.untrained(base), build_data(config), part)
+        tasks.append((config.to_dict(), part, untrained[base.key], map_kwargs))
+    rows = []
+    for name, row in zip(names, parallel_map(_search_task, tasks, n_jobs=jobs)):
         clauses = criterion.clauses(row)
         rows.append({"diet": name, **row, **clauses, "CLIP-like": all(clauses.values())})
     return pd.DataFrame(rows).set_index("diet")

@@ -522,8 +522,10 @@ def with_more_seeds(table: pd.DataFrame, tests: pd.DataFrame, seeds: Sequence[in
     points of every claim that ``tests`` (:func:`claim_tests`) flag under ``more seeds by the
     rule`` run with ``seeds`` too (trained now, or read from the cache); other rows unchanged.
     A contrast's two points both run; of a level claim's points ("none reaches", "reaches"), with
-    ``items`` (:func:`grid_items`) only those whose own interval holds the threshold. ``values``
-    and ``kwargs`` as for :func:`run_grids` (the run that made ``table``). Used in chapters 7, 8."""
+    ``items`` (:func:`grid_items`) only those whose own interval holds the threshold. The added
+    organisms are measured on binding alone (``run_points(profile=False)``: their other columns
+    are NaN). ``values`` and ``kwargs`` as for :func:`run_grids` (the run that made ``table``).
+    Used in chapters 7, 8."""
     if not len(seeds):
         raise ValueError("no seeds to add")
     if "more seeds by the rule" not in tests:
@@ -535,7 +537,8 @@ def with_more_seeds(table: pd.DataFrame, tests: pd.DataFrame, seeds: Sequence[in
             GRIDS[n], _rows(table, n, (*GRIDS[n].where, (GRIDS[n].knobs[0][0], GRIDS[n].good))), items, rule)]
     if not names:
         return table
-    extra = run_grids(names, seeds=list(seeds)[:1], verdict_seeds=seeds, values=values, **kwargs)
+    # the added organisms are measured on what the verdict reads (binding, item by item)
+    extra = run_grids(names, seeds=list(seeds)[:1], verdict_seeds=seeds, values=values, profile=False, **kwargs)
     extra = extra[extra.apply(lambda r: r[GRIDS[r["grid"]].knobs[0][0]] in GRIDS[r["grid"]].verdict_values, axis=1)]
     both = pd.concat([table, extra], ignore_index=True)
     return both.drop_duplicates(["grid", "organism"], keep="first").reset_index(drop=True)

@@ -18,16 +18,16 @@ arguments and the code that computes it: a second call reads the table back in a
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from dataclasses import replace
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
-from ..organisms import OrganismConfig, get_organism, organism_summary, prepare_scene_set, scene_set_ready
-from ..runtime import parallel_map, torch_threads
-from .rescue import MapSettings, measure_finetuned, measure_organism
+from ..organisms import OrganismConfig, get_organism, organism_summary, prepare_scene_sets, training_cost
+from ..runtime import one_core, parallel_map
+from .rescue import MapSettings, measure_finetuned, measure_items, measure_organism
 
 __all__ = ["KNOBS", "vary", "sweep_configs", "run_points", "sweep", "sweep_grid", "grid_cost"]
 
@@ -134,52 +134,42 @@ def sweep_configs(base: OrganismConfig, knobs: dict[str, Sequence[Any]], seeds: 
     return out
 
 
-def _cost(config: OrganismConfig) -> float:
-    """A rough training cost: images seen times objects per image."""
-    return config.n_scenes * config.epochs * max(config.n_objects)
-
-
-def _scene_set_task(config_dict: dict) -> None:
-    with torch_threads(1):
-        prepare_scene_set(OrganismConfig.from_dict(config_dict))
-
-
-def _measure_task(config_dict: dict, part: str, map_settings: MapSettings, finetune_epochs: int) -> dict:
-    # one PyTorch thread per worker and no nested worker pools: the workers share the cores
-    os.environ["LABCLIP_JOBS"] = "1"
+def _measure_task(config_dict: dict, part: str, map_settings: MapSettings, finetune_epochs: int,
+                  profile: bool = True) -> dict:
     t0 = time.perf_counter()
     config = OrganismConfig.from_dict(config_dict)
-    with torch_threads(1):
-        row = measure_organism(config, part, map_settings)
-        row["epochs"] = organism_summary(get_organism(config))["epochs"]  # trained already: read back
+    with one_core():  # the workers share the cores
+        if profile:
+            row = measure_organism(config, part, map_settings)
+        else:  # binding alone, from the item scores a verdict reads (cached for it)
+            row = {"binding": float(np.mean(measure_items(config, part)["hits"]))}
+        summary = organism_summary(get_organism(config))  # trained already: read back
+        row |= {"epochs": summary["epochs"], "training seconds": summary["training seconds"]}
         if finetune_epochs:
             row |= measure_finetuned(config, part, finetune_epochs)
     return {**row, "seconds": time.perf_counter() - t0}
 
 
 def run_points(points: Sequence[tuple[dict, OrganismConfig]], part: str = "test",
-               map_settings: MapSettings = MapSettings(), finetune_epochs: int = 0, jobs: int | None = None
-               ) -> pd.DataFrame:
+               map_settings: MapSettings = MapSettings(), finetune_epochs: int = 0, jobs: int | None = None,
+               profile: bool = True) -> pd.DataFrame:
     """Train and measure the organism of every ``(labels, config)`` point (see
     :func:`sweep_configs`); one row per point: its labels, ``organism`` (the config's key),
-    :func:`~.rescue.measure_organism`'s numbers, ``epochs`` (trained; with ``finetune_epochs`` > 0 also
-    :func:`~.rescue.measure_finetuned`'s) and ``seconds`` (this call's wall time for the point:
-    near zero when cached).
+    :func:`~.rescue.measure_organism`'s numbers (without ``profile``: ``binding`` alone, from
+    :func:`~.rescue.measure_items`), ``training seconds``, ``epochs`` (trained; with
+    ``finetune_epochs`` > 0 also :func:`~.rescue.measure_finetuned`'s) and ``seconds`` (this
+    call's wall time for the point: near zero when cached).
     Organisms train in up to ``jobs`` worker processes (default ``$LABCLIP_JOBS`` or the
     cores); the scene sets are rendered (or read from the cache) and captioned for evaluation
     once beforehand, in the same workers."""
     if not points:
         raise ValueError("no points to run")
-    scene_sets = {(c.n_scenes, c.n_objects, c.seed, c.resolution, c.sizes): c for _, c in points}
     # each scene set rendered and captioned for evaluation once, before the organisms need it
-    missing = sorted((c for c in scene_sets.values() if not scene_set_ready(c)),
-                     key=lambda c: (-max(c.n_objects), c.key))  # the crowded (slowest) first
-    if missing:
-        parallel_map(_scene_set_task, [(c.to_dict(),) for c in missing], n_jobs=jobs)
+    prepare_scene_sets([c for _, c in points], jobs)
     unique = {c.key: c for _, c in points}  # a config in several grids is trained and measured once
     # the costliest organisms first, so that no worker is left alone with a long one at the end
-    order = sorted(unique, key=lambda k: -_cost(unique[k]))
-    tasks = [(unique[k].to_dict(), part, map_settings, finetune_epochs) for k in order]
+    order = sorted(unique, key=lambda k: -training_cost(unique[k]))
+    tasks = [(unique[k].to_dict(), part, map_settings, finetune_epochs, profile) for k in order]
     rows = dict(zip(order, parallel_map(_measure_task, tasks, n_jobs=jobs)))
     return pd.DataFrame([{**labels, "organism": c.key, **rows[c.key]} for labels, c in points])
 

@@ -9,10 +9,10 @@ times cheaper than the first). The pipeline inside: :mod:`.config` (what an orga
 cached on disk).
 """
 
-from .config import (ORGANISMS, RECIPES, OrganismConfig, describe_changes, organism_config, recipe_changes, recipe_name,
-                     recipe_rows)
+from .config import (ORGANISMS, RECIPES, OrganismConfig, describe_changes, organism_config, organism_configs, recipe_changes,
+                     recipe_name, recipe_rows)
 from .data import (OrganismData, build_data, evaluation_captions, example_captions, own_format_captions, prepare_scene_set,
-                   scene_set_ready)
+                   prepare_scene_sets, scene_set_ready)
 from .model import OrganismModel, weights_digest
 from .networks import DualEncoder, architecture_table, to_pixels
 from .store import (
@@ -27,12 +27,13 @@ from .store import (
                     organism_summary,
                     read_organism,
                     trained_organism,
+                    training_cost,
 )
 from .tokenizer import VOCABULARY, WordTokenizer, organism_vocabulary
 from .training import MIN_IMPROVEMENT, PlateauStopping, TrainingHistory, binding_accuracy_2way, train_organism, validation_loss
 
-__all__ = ["ORGANISMS", "RECIPES", "OrganismConfig", "organism_config", "recipe_name", "recipe_changes", "describe_changes", "recipe_rows", "OrganismData", "build_data", "evaluation_captions", "own_format_captions", "example_captions", "prepare_scene_set", "scene_set_ready",
+__all__ = ["ORGANISMS", "RECIPES", "OrganismConfig", "organism_config", "organism_configs", "recipe_name", "recipe_changes", "describe_changes", "recipe_rows", "OrganismData", "build_data", "evaluation_captions", "own_format_captions", "example_captions", "prepare_scene_set", "prepare_scene_sets", "scene_set_ready",
            "OrganismModel", "weights_digest", "DualEncoder", "architecture_table", "to_pixels", "ORGANISM_FILE", "TRAIN_METRIC_SCENES", "WEIGHTS_FILE", "cached_config",
-           "get_organism", "get_organisms", "load_organism", "organism_history", "organism_summary", "read_organism", "trained_organism", "VOCABULARY",
+           "get_organism", "get_organisms", "load_organism", "organism_history", "organism_summary", "read_organism", "trained_organism", "training_cost", "VOCABULARY",
            "WordTokenizer", "organism_vocabulary", "TrainingHistory", "PlateauStopping", "binding_accuracy_2way", "train_organism",
            "validation_loss", "MIN_IMPROVEMENT"]

@@ -7,12 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, replace
+from typing import Sequence
 
 from ..world.captions import CaptionSpec
 from ..world.render import MIN_RESOLUTION
 from ..world.scenes import SIZES
 
-__all__ = ["OrganismConfig", "ORGANISMS", "RECIPES", "organism_config", "recipe_name", "recipe_changes", "describe_changes",
+__all__ = ["OrganismConfig", "ORGANISMS", "RECIPES", "organism_config", "organism_configs", "recipe_name", "recipe_changes", "describe_changes",
            "recipe_rows", "TEXT_ENCODER_NAMES",
            "IMAGE_POOLINGS", "STOPPING_RULES"]
 
@@ -201,6 +202,17 @@ def organism_config(name: str, seed: int = 0, recipe: str = "second", **changes)
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
     return replace(ORGANISMS[name], seed=seed, **{**RECIPES[recipe], **changes})
+
+
+def organism_configs(names: Sequence[str], seeds: Sequence[int], recipes: Sequence[str] = ("second",),
+                     changes: dict | None = None) -> list[OrganismConfig]:
+    """:func:`organism_config` of every named organism, seed and recipe (in that nesting), each
+    with ``changes``: the list to hand :func:`~labclip_lib.organisms.get_organisms` at once.
+    Used in chapters 2 and 4."""
+    if not names or not seeds or not recipes:
+        raise ValueError("organism_configs needs at least one name, one seed and one recipe")
+    return [organism_config(name, seed, recipe, **(changes or {})) for name in names for seed in seeds
+            for recipe in recipes]
 
 
 def recipe_rows() -> list[dict]:

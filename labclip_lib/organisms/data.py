@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..runtime import cache_dir
+from ..runtime import cache_dir, parallel_map, torch_threads
 from ..storage import code_fingerprint, compute_or_load_json, json_entry, key_hash
 from ..world.captions import Caption, CaptionSpec, describe_all, swap_negatives
 from ..world.scenes import Scene
@@ -19,7 +19,7 @@ from ..world.splits import Split, split_by_combination
 from .config import OrganismConfig
 
 __all__ = ["OrganismData", "build_data", "evaluation_captions", "own_format_captions", "scene_set_ready", "prepare_scene_set",
-           "example_captions"]
+           "prepare_scene_sets", "example_captions"]
 
 
 @dataclass
@@ -160,6 +160,22 @@ def prepare_scene_set(config: OrganismConfig) -> None:
     scene set before training the organisms on it."""
     if not scene_set_ready(config):
         evaluation_captions(config)
+
+
+def _scene_set_task(config_dict: dict) -> None:
+    with torch_threads(1):
+        prepare_scene_set(OrganismConfig.from_dict(config_dict))
+
+
+def prepare_scene_sets(configs: Sequence[OrganismConfig], jobs: int | None = None) -> int:
+    """:func:`prepare_scene_set` for the distinct scene sets of ``configs`` not in the cache yet,
+    in up to ``jobs`` worker processes (the most crowded first), so that organisms trained
+    side by side never render the same set twice. Returns how many sets were prepared."""
+    sets = {(c.n_scenes, c.n_objects, c.seed, c.resolution, c.sizes): c for c in configs}
+    missing = sorted((c for c in sets.values() if not scene_set_ready(c)), key=lambda c: (-max(c.n_objects), c.key))
+    if missing:
+        parallel_map(_scene_set_task, [(c.to_dict(),) for c in missing], n_jobs=jobs)
+    return len(missing)
 
 
 def build_data(config: OrganismConfig, cache: bool = True) -> OrganismData:

@@ -13,13 +13,13 @@ import torch
 from ..runtime import cache_dir, parallel_map, torch_threads
 from ..storage import read_directory, save_directory
 from .config import ORGANISMS, OrganismConfig
-from .data import OrganismData, build_data
+from .data import OrganismData, build_data, prepare_scene_sets
 from .model import OrganismModel
 from .networks import DualEncoder
 from .tokenizer import WordTokenizer, organism_vocabulary
 from .training import TrainingHistory, binding_accuracy_2way, train_organism
 
-__all__ = ["ORGANISM_FILE", "WEIGHTS_FILE", "TRAIN_METRIC_SCENES", "get_organism", "get_organisms", "trained_organism", "cached_config", "read_organism", "load_organism", "organism_summary",
+__all__ = ["ORGANISM_FILE", "WEIGHTS_FILE", "TRAIN_METRIC_SCENES", "get_organism", "get_organisms", "training_cost", "trained_organism", "cached_config", "read_organism", "load_organism", "organism_summary",
            "organism_history"]
 
 
@@ -101,15 +101,26 @@ def _train_task(config_dict: dict) -> str:
         return str(get_organism(OrganismConfig.from_dict(config_dict), progress=False))
 
 
+def training_cost(config: OrganismConfig) -> float:
+    """A rough relative cost of training ``config`` (scenes x epochs, or the cap of a recipe that
+    stops early, x objects per scene x pixels per stem output): which organisms to start first so
+    that no worker is left alone with a long one at the end."""
+    return config.n_scenes * config.epochs * max(config.n_objects) * (config.resolution / 32) ** 2 / config.stem_stride
+
+
 def get_organisms(configs: list[OrganismConfig], jobs: int | None = None) -> list[Path]:
     """:func:`get_organism` of every config, in order; the ones not in the cache are trained
     first in up to ``jobs`` worker processes with one PyTorch thread each (default
-    ``$LABCLIP_JOBS`` or the number of cores; see :func:`~labclip_lib.runtime.parallel_map`).
-    Used in chapter 2."""
+    ``$LABCLIP_JOBS`` or the number of cores; see :func:`~labclip_lib.runtime.parallel_map`),
+    their scene sets rendered beforehand (each once) and the costliest started first
+    (:func:`training_cost`). A chapter that trains many organisms passes them all in one call,
+    so that two workers stay busy. Used in chapters 2 and 4."""
     if not configs:
         raise ValueError("get_organisms needs at least one config")
     missing = list({c.key: c for c in configs if trained_organism(c) is None}.values())
     if len(missing) > 1:
+        prepare_scene_sets(missing, jobs)
+        missing.sort(key=training_cost, reverse=True)
         parallel_map(_train_task, [(c.to_dict(),) for c in missing], n_jobs=jobs)
     return [get_organism(c) for c in configs]
 
