@@ -162,13 +162,36 @@ def one_core() -> Iterator[None]:
             os.environ["LABCLIP_JOBS"] = old
 
 
+#: environment variables a worker process reads as the caller has them at each call (loky
+#: reuses its workers between calls, and a worker keeps the environment it started with)
+WORKER_ENVIRONMENT = ("LABCLIP_CACHE", "XDG_CACHE_HOME", "TQDM_DISABLE")
+
+
+def _with_environment(env: dict, fn, *args):
+    old = {k: os.environ.get(k) for k in env}
+    try:
+        for k, v in env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        return fn(*args)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def parallel_map(fn, tasks: Sequence[tuple], n_jobs: int | None = None) -> list:
     """``[fn(*task) for task in tasks]``, in up to ``n_jobs`` worker processes.
 
     For independent single-threaded jobs (linear probes: each runs on one core). ``n_jobs``
     defaults to ``$LABCLIP_JOBS`` or the number of usable cores; with one job (or one task)
     everything runs in this process. Results come back in order and equal the serial ones;
-    ``fn`` must be a module-level function. Workers (joblib's loky) are reused between calls.
+    ``fn`` must be a module-level function. Workers (joblib's loky) are reused between calls;
+    each task runs with the caller's current :data:`WORKER_ENVIRONMENT` (its cache directory).
     """
     tasks = list(tasks)
     if n_jobs is None:
@@ -185,4 +208,5 @@ def parallel_map(fn, tasks: Sequence[tuple], n_jobs: int | None = None) -> list:
     with warnings.catch_warnings():
         # loky replaces a worker that timed out idle between two calls and says so; results are unaffected
         warnings.filterwarnings("ignore", message="A worker stopped while some jobs", category=UserWarning)
-        return Parallel(n_jobs=n_jobs, backend="loky")(delayed(fn)(*t) for t in tasks)
+        env = {k: os.environ.get(k) for k in WORKER_ENVIRONMENT}  # e.g. the cache the caller uses now
+        return Parallel(n_jobs=n_jobs, backend="loky")(delayed(_with_environment)(env, fn, *t) for t in tasks)

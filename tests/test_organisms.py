@@ -327,7 +327,8 @@ def test_training_cost_orders_the_long_organisms_first():
 
 def test_get_organisms_in_two_workers_equals_one_by_one(tmp_path, monkeypatch):
     """Organisms trained side by side in worker processes (one thread each) are the ones
-    trained alone with one thread: same weights, whichever worker trained them."""
+    trained alone with one thread, up to floating-point rounding (another process may align
+    its buffers differently, and a reduction then rounds in another order)."""
     monkeypatch.setenv("LABCLIP_CACHE", str(tmp_path / "pool"))
     configs = [O.OrganismConfig(name="tiny", n_scenes=300, epochs=1, batch_size=64, embed_dim=16, seed=s)
                for s in (0, 1)]
@@ -338,5 +339,9 @@ def test_get_organisms_in_two_workers_equals_one_by_one(tmp_path, monkeypatch):
 
     with one_core():
         alone = O.get_organism(configs[1], progress=False)
-    assert json.loads((alone / O.ORGANISM_FILE).read_text())["weights_sha256"] == json.loads(
-        (paths[1] / O.ORGANISM_FILE).read_text())["weights_sha256"]
+    pooled, other = O.read_organism(paths[1])[0].state_dict(), O.read_organism(alone)[0].state_dict()
+    seed0 = O.read_organism(paths[0])[0].state_dict()
+    for k, v in pooled.items():
+        if v.is_floating_point():
+            assert torch.allclose(v, other[k], rtol=1e-4, atol=1e-5), k
+    assert any(not torch.allclose(v, seed0[k], rtol=1e-4, atol=1e-5) for k, v in pooled.items() if v.is_floating_point())

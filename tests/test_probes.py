@@ -213,3 +213,20 @@ def test_one_core_restores_threads_and_jobs(monkeypatch):
         with one_core():
             raise KeyError("inside")
     assert "LABCLIP_JOBS" not in os.environ
+
+
+def _cache_of_worker() -> str:
+    from labclip_lib.runtime import cache_dir
+
+    return str(cache_dir(create=False))
+
+
+def test_reused_workers_see_the_callers_current_cache(tmp_path, monkeypatch):
+    """loky keeps its worker processes between calls: a cache directory set after they started
+    must still reach them (else they would train into another cache)."""
+    from labclip_lib.runtime import parallel_map
+
+    monkeypatch.setenv("LABCLIP_CACHE", str(tmp_path / "first"))
+    assert parallel_map(_cache_of_worker, [(), ()], n_jobs=2) == [str(tmp_path / "first")] * 2
+    monkeypatch.setenv("LABCLIP_CACHE", str(tmp_path / "second"))
+    assert parallel_map(_cache_of_worker, [(), ()], n_jobs=2) == [str(tmp_path / "second")] * 2

@@ -208,7 +208,7 @@ def organism_configs(names: Sequence[str], seeds: Sequence[int], recipes: Sequen
                      changes: dict | None = None) -> list[OrganismConfig]:
     """:func:`organism_config` of every named organism, seed and recipe (in that nesting), each
     with ``changes``: the list to hand :func:`~labclip_lib.organisms.get_organisms` at once.
-    Used in chapters 2 and 4."""
+    Used in chapter 2."""
     if not names or not seeds or not recipes:
         raise ValueError("organism_configs needs at least one name, one seed and one recipe")
     return [organism_config(name, seed, recipe, **(changes or {})) for name in names for seed in seeds
