@@ -313,7 +313,13 @@ def test_claim_tests_judge_contrasts_and_levels_with_intervals():
 def test_measure_items_are_the_binding_item_by_item(monkeypatch):
     config = replace(TINY, seed=5)
     row = X.measure_organism(config, map_settings=FAST_MAP)
-    items = X.measure_items(config)
+
+    def recomputed(*args, **kwargs):
+        raise AssertionError("measure_organism keeps the items: measure_items must read them back")
+
+    with monkeypatch.context() as m:
+        m.setattr("labclip_lib.experiments.rescue.pair_embeddings", recomputed)
+        items = X.measure_items(config)
     assert np.mean(items["hits"]) == pytest.approx(row["binding"])
     assert set(items["hits"]) <= {0.0, 0.5, 1.0} and len(items["clusters"]) == len(items["hits"])
     data = O.build_data(config)
@@ -447,6 +453,9 @@ def test_the_more_seeds_rule_runs_only_the_flagged_claims_verdict_points():
     seeds = sorted((r.attribute_density, r.seed) for r in more.itertuples())
     assert seeds == [(0.0, 0), (0.25, 0), (0.25, 1), (1.0, 0), (1.0, 1)]  # the context point keeps one seed
     assert more.iloc[: len(table)].equals(table)  # the first run's rows unchanged
+    added = more.iloc[len(table):]  # measured on what the verdict reads: binding alone
+    assert added["binding"].notna().all() and added["map binding"].isna().all()
+    assert (added["epochs"] == 1).all()
     settled = pd.DataFrame({"more seeds by the rule": [False]}, index=pd.Index(["1a"], name="claim number"))
     assert X.with_more_seeds(table, settled, [0, 1], values=values, changes=quick).equals(table)
     with pytest.raises(ValueError, match="no seeds"):

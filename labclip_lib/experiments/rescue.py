@@ -61,7 +61,7 @@ def organism_with_map(config: OrganismConfig, map_settings: MapSettings = MapSet
 
 
 def _profile_and_map(model, data, part: str, map_settings: MapSettings, seed: int
-                     ) -> tuple[dict[str, float], LinearAlignment]:
+                     ) -> tuple[dict[str, float], LinearAlignment, dict]:
     row = binding_profile(model, data, part)
     emb = {p: pair_embeddings(model, data, p) for p in dict.fromkeys(("train", "val", part))}
     alignment = fit_map(model, data, map_settings, seed, emb)
@@ -70,7 +70,7 @@ def _profile_and_map(model, data, part: str, map_settings: MapSettings, seed: in
     row["map gain"] = row["map binding"] - row["binding"]
     row["pairing bound"] = pairing_bound(model, data, part, embeddings=emb)
     row["bound gap"] = row["pairing bound"] - row["map binding"]
-    return row, alignment
+    return row, alignment, emb
 
 
 def rescue_profile(model, data, part: str = "test", map_settings: MapSettings = MapSettings(), seed: int = 0
@@ -103,14 +103,24 @@ def _map_entry(config: OrganismConfig, path, map_settings: MapSettings) -> Path:
     return cache_dir("measures") / "maps" / f"{config.name}-{key_hash(key)[:24]}"
 
 
+def _key(config: OrganismConfig, path, what: str, arguments: dict) -> dict:
+    return {"what": what, "organism": config.key, "weights": _weights(path), **arguments, "code": _code()}
+
+
 def _cached(config: OrganismConfig, what: str, arguments: dict, compute) -> dict[str, float]:
     """``compute(path, data)`` for the trained organism ``config`` (trained first if needed;
     ``data()`` returns its data), cached under ``cache_dir("measures")`` keyed by its weights,
     ``arguments`` and the code."""
     data = functools.cache(lambda: build_data(config))  # built once, on first use (training or measuring)
     path = trained_organism(config) or get_organism(config, progress=False, data=data())
-    key = {"what": what, "organism": config.key, "weights": _weights(path), **arguments, "code": _code()}
-    return compute_or_load_json(key, lambda: compute(path, data), directory=cache_dir("measures"), name=config.name)
+    return compute_or_load_json(_key(config, path, what, arguments), lambda: compute(path, data),
+                                directory=cache_dir("measures"), name=config.name)
+
+
+def _items(e: dict, scenes) -> dict[str, list]:
+    """Item scores of :func:`measure_items` from a split's :func:`pair_embeddings` ``e``."""
+    return {"hits": binding_hits(e["image"], e["caption"], e["swap"]).tolist(),
+            "clusters": [repr(swap_class(scenes[i])) for i in e["index"]]}
 
 
 def measure_organism(config: OrganismConfig, part: str = "test", map_settings: MapSettings = MapSettings()
@@ -118,8 +128,11 @@ def measure_organism(config: OrganismConfig, part: str = "test", map_settings: M
     """Train (or fetch) the organism ``config`` and measure its :func:`rescue_profile` on its own
     data's split ``part``, plus ``training seconds``. Cached."""
     def compute(path, data) -> dict[str, float]:
-        row, alignment = _profile_and_map(load_model(path), data(), part, map_settings, config.seed)
+        row, alignment, emb = _profile_and_map(load_model(path), data(), part, map_settings, config.seed)
         alignment.save(_map_entry(config, path, map_settings))  # the map chapter 9's explorer shows
+        # the verdicts' item scores (measure_items) from the same embeddings, kept for it now
+        compute_or_load_json(_key(config, path, "binding items", {"part": part}), lambda: _items(emb[part], data().scenes),
+                             directory=cache_dir("measures"), name=config.name)
         return {**row, "training seconds": organism_summary(path)["training seconds"]}
 
     return _cached(config, "organism measures", {"part": part, "map": map_settings.key()}, compute)
@@ -146,10 +159,7 @@ def measure_items(config: OrganismConfig, part: str = "test") -> dict[str, list]
     held-out swap class (the colours and shapes of its scene, which the split holds out
     together), for verdicts with intervals (:mod:`.bootstrap`). Cached."""
     def compute(path, data) -> dict[str, list]:
-        e = pair_embeddings(load_model(path), data(), part)
-        scenes = data().scenes
-        return {"hits": binding_hits(e["image"], e["caption"], e["swap"]).tolist(),
-                "clusters": [repr(swap_class(scenes[i])) for i in e["index"]]}
+        return _items(pair_embeddings(load_model(path), data(), part), data().scenes)
 
     return _cached(config, "binding items", {"part": part}, compute)
 
