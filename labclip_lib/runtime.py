@@ -145,21 +145,32 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
+def _set_environment(values: dict[str, str | None]) -> None:
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str | None]) -> Iterator[None]:
+    """Run the block with these environment variables (``None``: unset), then restore them."""
+    old = {k: os.environ.get(k) for k in values}
+    _set_environment(values)
+    try:
+        yield
+    finally:
+        _set_environment(old)
+
+
 @contextlib.contextmanager
 def one_core() -> Iterator[None]:
     """Run the block as one worker among several: one PyTorch thread and no nested worker pools
     (``$LABCLIP_JOBS`` = 1), both restored afterwards, so that a task run in this process (a
     pool of one) leaves the caller's settings as they were."""
-    old = os.environ.get("LABCLIP_JOBS")
-    os.environ["LABCLIP_JOBS"] = "1"
-    try:
-        with torch_threads(1):
-            yield
-    finally:
-        if old is None:
-            os.environ.pop("LABCLIP_JOBS", None)
-        else:
-            os.environ["LABCLIP_JOBS"] = old
+    with _environment({"LABCLIP_JOBS": "1"}), torch_threads(1):
+        yield
 
 
 #: environment variables a worker process reads as the caller has them at each call (loky
@@ -168,20 +179,8 @@ WORKER_ENVIRONMENT = ("LABCLIP_CACHE", "XDG_CACHE_HOME", "TQDM_DISABLE")
 
 
 def _with_environment(env: dict, fn, *args):
-    old = {k: os.environ.get(k) for k in env}
-    try:
-        for k, v in env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with _environment(env):
         return fn(*args)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def parallel_map(fn, tasks: Sequence[tuple], n_jobs: int | None = None) -> list:
