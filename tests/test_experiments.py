@@ -293,7 +293,7 @@ def test_claim_tests_judge_contrasts_and_levels_with_intervals():
             items[key] = _items(rng, p, s)
     for b, p in ((64, 0.55), (512, 0.6)):
         key = f"b{b}"
-        rows.append({"grid": "batch size", "batch_size": b, "seed": 0, "organism": key})
+        rows.append({"grid": "batch size (converged)", "batch_size": b, "seed": 0, "organism": key})
         items[key] = _items(rng, p, 0)
     table = pd.DataFrame(rows)
     tests = X.claim_tests(table, items)
@@ -486,3 +486,109 @@ def test_the_rule_adds_seeds_only_to_level_settings_whose_interval_holds_the_thr
                           "organism": f"k{s}"} for s in range(5)])
     at_five = {f"k{s}": _items(rng, X.RULE.reliable, s) for s in range(5)}
     assert not _arm_needs_seeds(grid, five, at_five, X.RULE)  # five seeds already: the rule is met
+
+
+def test_single_object_pairs_differ_only_in_the_colour_and_the_negative_is_false_of_the_scene():
+    from labclip_lib.world.captions import single_object_pairs
+
+    scenes = sample_scenes(300, 3, seed=4)
+    present = single_object_pairs(scenes, "present", seed=1)
+    absent = single_object_pairs(scenes, "absent", style="natural", seed=1)
+    assert present and absent and present == single_object_pairs(scenes, "present", seed=1)  # seeded
+    for pairs, inside in ((present, True), (absent, False)):
+        for i, pos, neg in pairs:
+            ((c, s),), ((c2, s2),) = pos.mentions, neg.mentions
+            colours = {o.color for o in scenes[i].objects}
+            assert s == s2 and c != c2 and (c, s) in scenes[i].combination
+            assert (c2 in colours) == inside and (c2, s) not in scenes[i].combination
+    assert present[0][1].text.count(" ") == 1 and absent[0][1].text.startswith(("a ", "an "))
+    # one object per pair: a scene whose objects all share a colour has no "present" pair
+    same = [i for i, sc in enumerate(scenes) if len({o.color for o in sc.objects}) == 1]
+    assert not {i for i, _, _ in present} & set(same)
+    with pytest.raises(ValueError, match="unknown negative"):
+        single_object_pairs(scenes, "other")
+    with pytest.raises(ValueError, match="empty"):
+        single_object_pairs([], "present")
+
+
+def test_single_object_measure_fills_its_columns_and_items(monkeypatch):
+    import pandas as pd
+
+    from labclip_lib.experiments import grids as G
+
+    calls = []
+
+    def fake(config, part):
+        calls.append((config.key, part))
+        return {"single-object binding": 0.7, "colour recognition": 0.9, "hits": [1.0, 0.0, 1.0],
+                "clusters": ["a", "a", "b"]}
+
+    monkeypatch.setitem(G.MEASURES, "single-object binding", fake)
+    grid = X.GRIDS["batch size: natural"]
+    assert grid.measure == "single-object binding" and grid.claim is None  # context for claim 4, not evidence
+    quick = {"n_scenes": 300, "epochs": 1, "embed_dim": 16, "image_width": 8, "text_hidden": 16}
+    table = X.run_grids(["batch size: natural"], values={"batch size: natural": {"batch_size": [64]}},
+                        changes=quick, map_settings=FAST_MAP, jobs=1)
+    assert table["single-object binding"].tolist() == [0.7] and table["colour recognition"].tolist() == [0.9]
+    assert calls == [(table["organism"].iloc[0], "test")]
+    # a verdict grid on that measure reads its items
+    monkeypatch.setitem(G.GRIDS, "one object", X.Grid("natural", (("batch_size", (64,)),), claim="4",
+                                                       verdict="below", measure="single-object binding"))
+    rows = pd.DataFrame([{"grid": "one object", "batch_size": 64, "seed": 0, "organism": k, "binding": 0.5}
+                         for k in table["organism"]])
+    items = X.grid_items(rows, ["4"], jobs=1)
+    (scores,) = items.values()
+    assert list(items) == [f"single-object binding: {table['organism'].iloc[0]}"]
+    assert scores.hits.tolist() == [1.0, 0.0, 1.0]
+
+
+def test_claim_four_is_judged_on_an_intermediate_diet_at_convergence_and_at_equal_epochs_and_steps():
+    judged = [n for n, g in X.GRIDS.items() if g.claim == "4" and g.verdict]
+    assert judged == ["batch size (converged)", "batch size (2 epochs)", "batch size (equal steps)"]
+    configs = {n: [c for _, c in X.grid_points(n)] for n in judged}
+    for n in judged:  # four objects, the two most salient mentioned: the diet of chapter 8's salient arm
+        assert all(c.n_objects == (4,) and c.captions[0][1].completeness == 0.5
+                   and c.captions[0][1].saliency_bias == 1.0 for c in configs[n])
+    assert {c.stopping for c in configs["batch size (converged)"]} == {"val-loss"}
+    assert sorted((c.batch_size, c.seed) for c in configs["batch size (converged)"]) == [
+        (128, 0), (512, 0), (512, 1), (512, 2)]  # the largest batch with the verdict seeds
+    steps = {c.batch_size: c.epochs for c in configs["batch size (equal steps)"]}
+    assert steps == {128: 2, 512: 8}
+    # the two fixed-budget grids share their batch-128 organism with the hard-negative arm
+    keys = {c.key for n in ("batch size (2 epochs)", "batch size (equal steps)", "hard negatives: salient")
+            for c in [c for _, c in X.grid_points(n, verdict_seeds=()) if c.batch_size == 128 and not c.hard_negatives]}
+    assert len(keys) == 1
+
+
+def test_single_object_binding_scores_every_pair_of_the_test_split():
+    from labclip_lib.world.captions import single_object_pairs
+
+    config = replace(TINY, seed=6)
+    out = X.measure_single_object(config)
+    data = O.build_data(config)
+    test = [data.scenes[i] for i in data.split.test]
+    assert len(out["hits"]) == len(single_object_pairs(test, "present")) == len(out["clusters"])
+    assert out["single-object binding"] == pytest.approx(np.mean(out["hits"]))
+    assert 0.0 <= out["colour recognition"] <= 1.0 and set(out["hits"]) <= {0.0, 0.5, 1.0}
+    assert X.measure_single_object(config) == out  # cached
+    mixed = replace(config, captions=((0.5, CaptionSpec()), (0.5, CaptionSpec(style="natural"))))
+    with pytest.raises(ValueError, match="mixes caption styles"):
+        X.measure_single_object(mixed)
+
+
+def test_the_rule_adds_seeds_to_every_level_setting_whose_interval_holds_the_threshold():
+    import pandas as pd
+
+    quick = {"n_scenes": 300, "epochs": 1, "embed_dim": 16, "image_width": 8, "text_hidden": 16}
+    values = {"batch size (converged)": {"batch_size": [32, 64]}}  # no verdict point among them: one seed each
+    table = X.run_grids(["batch size (converged)"], seeds=[0], verdict_seeds=[0, 1], changes=quick, values=values,
+                        map_settings=FAST_MAP, jobs=1)
+    assert sorted(table["batch_size"]) == [32, 64]
+    rng = np.random.default_rng(2)
+    key = dict(zip(table["batch_size"], table["organism"]))
+    items = {key[32]: _items(rng, X.RULE.reliable, 0), key[64]: _items(rng, 0.6, 0)}  # 32 near, 64 far below
+    flagged = pd.DataFrame({"more seeds by the rule": [True]}, index=pd.Index(["4"], name="claim number"))
+    more = X.with_more_seeds(table, flagged, [0, 1], values=values, items=items, changes=quick,
+                             map_settings=FAST_MAP, jobs=1)
+    assert sorted(zip(more["batch_size"], more["seed"])) == [(32, 0), (32, 1), (64, 0)]
+    assert more.iloc[: len(table)].equals(table)

@@ -45,7 +45,8 @@ def glue_values(**values) -> None:
 
 
 def glue_grid(table, measures: tuple[str, ...] = ("binding", "map binding", "image probe", "text probe",
-                                                  "image margin", "map gain", "epochs", "own-format binding")
+                                                  "image margin", "map gain", "epochs", "own-format binding",
+                                                  "single-object binding", "colour recognition")
               ) -> list[str]:
     """Glue the mean (over seeds) of each ``measure`` at every point of the grids in ``table``
     (rows of :func:`~labclip_lib.experiments.run_grids`) as ``<grid>-<point>-<measure>``, slugged

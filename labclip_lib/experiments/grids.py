@@ -10,7 +10,7 @@ Fig. 1 caption do (``papers.md`` §B.1; the paper's numbers are not available to
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ import pandas as pd
 from ..organisms import RECIPES, OrganismConfig, build_data, cached_config, describe_changes, organism_config, recipe_changes
 from ..runtime import parallel_map, torch_threads
 from .bootstrap import BootstrapVerdict, ItemScores, contrast_test, level_test, needs_more_seeds, percentile_interval
-from .rescue import MapSettings, measure_items, measure_own_format, organism_with_map
+from .rescue import MapSettings, measure_items, measure_own_format, measure_single_object, organism_with_map
 from .sweeps import run_points, sweep_configs, vary
 from .verdicts import (MARGIN_DIGITS, RULE, Verdict, VerdictRule, above_verdict, below_verdict, contrast_verdict,
                        verdict_table)
@@ -89,12 +89,19 @@ class Grid:
         return tuple(v for v in (self.good, self.bad) if v is not None)
 
 
-#: what a grid's verdict can read: ``binding`` (every organism's test on complete colour captions)
-#: or ``own-format binding`` (:func:`~.rescue.measure_own_format`: the test in the diet's own
-#: caption format, attribute words kept)
-MEASURES: tuple[str, ...] = ("binding", "own-format binding")
+#: what a grid's verdict can read, and the function that scores an organism on it item by item
+#: (``(config, part) -> {measure: mean, ..., "hits": [...], "clusters": [...]}``): ``binding``
+#: (every organism's test on complete colour captions), ``own-format binding``
+#: (:func:`~.rescue.measure_own_format`: the test in the diet's own caption format, attribute words
+#: kept) or ``single-object binding`` (:func:`~.rescue.measure_single_object`: "red cube" against
+#: "blue cube" with blue another object's colour; it also gives ``colour recognition``)
+MEASURES: dict[str, Callable[[OrganismConfig, str], dict]] = {
+    "binding": measure_items, "own-format binding": measure_own_format,
+    "single-object binding": measure_single_object}
 
 _FOUR = (("n_objects", 4),)
+#: four objects, the two most salient mentioned (binding between the diets that bind and those that do not)
+_SALIENT_HALF = (*_FOUR, ("completeness", 0.5), ("saliency_bias", 1.0))
 #: the book's grids (chapters 7-9)
 GRIDS: dict[str, Grid] = {
     "attribute density": Grid("complete", (("attribute_density", (0.0, 0.25, 1.0)),), claim="1a",
@@ -115,13 +122,24 @@ GRIDS: dict[str, Grid] = {
                           note="four objects per scene, one mentioned"),
     "right properties": Grid("complete", (("n_objects", (2, 4)),), claim="6", verdict="above", good=4,
                              recipe="converged", note="complete, colour-dense captions; judged at four objects"),
-    "batch size": Grid("natural", (("batch_size", (64, 128, 256, 512, 1024, 2048)),), claim="4", verdict="below",
-                       note="equal epochs"),
-    # at equal steps 1,024 and 2,048 are 16 and 32 epochs (4 and 8 minutes of training on one core):
-    # the book stops at 512 (GRID_VALUES in chapter 8 extends it)
-    "batch size (equal steps)": Grid("natural", (("batch_size (equal steps)", (64, 128, 256, 512)),),
+    # claim 4 on a diet whose binding is intermediate (room to move either way): four objects,
+    # the two most salient mentioned; trained to convergence (the verdict's largest batch with
+    # the verdict seeds), and at the fixed two-epoch budget with equal epochs and equal steps
+    "batch size (converged)": Grid("complete", (("batch_size", (128, 512)),), _SALIENT_HALF, claim="4", verdict="below",
+                                   good=512, recipe="converged",
+                                   note="four objects, the two most salient mentioned; each until its validation "
+                                        "loss stops"),
+    "batch size (2 epochs)": Grid("complete", (("batch_size", (128, 512)),), _SALIENT_HALF, claim="4",
+                                  verdict="below", note="the same diet, two epochs: equal epochs"),
+    # a converged four-object organism costs about two minutes of one core (1,024 a little more),
+    # and 1,024 at equal steps is 16 epochs: the grids stop at 512 (GRID_VALUES in chapter 8 extends them)
+    "batch size (equal steps)": Grid("complete", (("batch_size (equal steps)", (128, 512)),), _SALIENT_HALF,
                                      claim="4", verdict="below",
-                                     note="equal optimiser steps: larger batches see more data"),
+                                     note="the same diet, equal optimiser steps: larger batches see more data"),
+    # context, not evidence: chapter 2's natural diet (one of two objects mentioned) never sees a
+    # two-object caption, so it is also tested one object at a time ("red cube" vs "blue cube")
+    "batch size: natural": Grid("natural", (("batch_size", (128, 512, 2048)),),
+                                measure="single-object binding", note="chapter 2's natural diet, equal epochs"),
     # claim 5 is judged only on diets whose captions can have a swap negative (the arm with
     # negatives runs with the verdict seeds); the natural diet, with none, is context
     "hard negatives: natural": Grid("natural", (("hard_negatives", (False, True)),), claim="5",
@@ -132,7 +150,7 @@ GRIDS: dict[str, Grid] = {
            ("density 0.5", "complete", (("attribute_density", 0.5),), "complete captions, each colour stated "
                                                                        "half the time"),
            ("incomplete", "complete", (*_FOUR, ("completeness", 0.5)), "four objects, two mentioned at random"),
-           ("salient", "complete", (*_FOUR, ("completeness", 0.5), ("saliency_bias", 1.0)),
+           ("salient", "complete", _SALIENT_HALF,
             "four objects, the two most salient mentioned"))},
     "completeness x saliency": Grid("complete", (("completeness", (0.25, 0.5)),
                                                  ("saliency_bias", (0.0, 1.0))), _FOUR,
@@ -234,16 +252,17 @@ def run_grids(names: Sequence[str], seeds: Sequence[int] = (0,), verdict_seeds: 
         raise ValueError("no grid names")
     points = [p for n in names for p in grid_points(n, seeds, verdict_seeds, changes, (values or {}).get(n))]
     table = run_points(points, map_settings=map_settings, jobs=jobs, **kwargs)
-    own = table["grid"].map(lambda n: GRIDS[n].measure == "own-format binding")
-    if own.any():  # grids judged in their organisms' own caption format (trained already)
-        configs = {c.key: c for _, c in points}
-        # a diet that states no colour has no binding test in its own format: left NaN
-        keys = [k for k in dict.fromkeys(table.loc[own, "organism"])
+    configs = {c.key: c for _, c in points}
+    for measure in [m for m in dict.fromkeys(GRIDS[n].measure for n in names) if m != "binding"]:
+        # grids that read another test (their organisms trained already): its numbers as columns;
+        # a diet that states no colour has no such test: left NaN
+        rows = table["grid"].map(lambda n: GRIDS[n].measure == measure)
+        keys = [k for k in dict.fromkeys(table.loc[rows, "organism"])
                 if any(spec.attributes > 0 for _, spec in configs[k].captions)]
-        part = kwargs.get("part", "test")
-        found = parallel_map(_own_format_task, [(configs[k].to_dict(), part) for k in keys], n_jobs=jobs)
-        scores = {k: f["own-format binding"] for k, f in zip(keys, found)}
-        table["own-format binding"] = table["organism"].map(scores).where(own)
+        found = parallel_map(_measure_task, [(measure, configs[k].to_dict(), kwargs.get("part", "test")) for k in keys],
+                             n_jobs=jobs)
+        for column in dict.fromkeys(c for f in found for c in f if c not in ("hits", "clusters")):
+            table[column] = table["organism"].map({k: f[column] for k, f in zip(keys, found)}).where(rows)
     return table
 
 
@@ -418,14 +437,9 @@ def _verdict_claims(table: pd.DataFrame, claims: Sequence[str] | None) -> list[s
     return claims
 
 
-def _items_task(config_dict: dict, part: str) -> dict[str, list]:
+def _measure_task(measure: str, config_dict: dict, part: str) -> dict:
     with torch_threads(1):
-        return measure_items(OrganismConfig.from_dict(config_dict), part)
-
-
-def _own_format_task(config_dict: dict, part: str) -> dict:
-    with torch_threads(1):
-        return measure_own_format(OrganismConfig.from_dict(config_dict), part)
+        return MEASURES[measure](OrganismConfig.from_dict(config_dict), part)
 
 
 def _item_key(grid: Grid, key: str) -> str:
@@ -438,7 +452,7 @@ def grid_items(table: pd.DataFrame, claims: Sequence[str] | None = None, part: s
     """The organisms the verdicts on ``claims`` read (default: every claim with a grid in
     ``table``, rows of :func:`run_grids`; trained already), scored item by item on split ``part``
     on their grid's measure (:func:`~labclip_lib.experiments.rescue.measure_items` or
-    :func:`~labclip_lib.experiments.rescue.measure_own_format`, cached): ``{organism key:
+    another of :data:`MEASURES`, cached): ``{organism key:
     ItemScores}`` (the key prefixed by the measure when it is not ``binding``), in up to
     ``jobs`` worker processes. Used in chapters 7 and 8."""
     wanted = {}  # item key -> (measure, organism key)
@@ -449,12 +463,8 @@ def grid_items(table: pd.DataFrame, claims: Sequence[str] | None = None, part: s
     if not wanted:
         raise ValueError("no organisms in the table")
     configs = {k: cached_config(k) for _, k in wanted.values()}
-    tasks = {"binding": _items_task, "own-format binding": _own_format_task}
-    out = {}
-    for measure in dict.fromkeys(m for m, _ in wanted.values()):
-        keys = [k for m, k in wanted.values() if m == measure]
-        found = parallel_map(tasks[measure], [(configs[k].to_dict(), part) for k in keys], n_jobs=jobs)
-        out |= {(measure, k): o for k, o in zip(keys, found)}
+    found = parallel_map(_measure_task, [(m, configs[k].to_dict(), part) for m, k in wanted.values()], n_jobs=jobs)
+    out = dict(zip(wanted.values(), found))
     return {ik: ItemScores(np.asarray(out[m, k]["hits"]), np.asarray(out[m, k]["clusters"]), configs[k].seed)
             for ik, (m, k) in wanted.items()}
 
@@ -515,31 +525,50 @@ def _arm_needs_seeds(grid: Grid, arm: pd.DataFrame, items: dict[str, ItemScores]
     return needs_more_seeds(v.low, v.high, (0.0,), v.seeds)
 
 
+def _rule_points(claim: str, table: pd.DataFrame, items: dict[str, ItemScores] | None,
+                 rule: VerdictRule) -> dict[str, list]:
+    """The points the rule adds seeds to for a flagged ``claim``: ``{grid: [knob values]}``.
+    A contrast's two points; of a level claim's settings, with ``items`` each one whose own
+    interval holds the threshold (without ``items``, the grids' verdict points)."""
+    grid, good, _ = _claim_arms(claim, table)
+    names = [n for n, g in GRIDS.items() if g.claim == claim and g.verdict and n in set(table["grid"])]
+    if grid.verdict == "contrast" or items is None:
+        return {n: list(GRIDS[n].verdict_values) for n in names if GRIDS[n].verdict_values}
+    points: dict[str, list] = {}
+    for rows in good.values():
+        name = rows["grid"].iloc[0]
+        if _arm_needs_seeds(grid, rows, items, rule):
+            points.setdefault(name, []).append(rows[GRIDS[name].knobs[0][0]].iloc[0])
+    return points
+
+
 def with_more_seeds(table: pd.DataFrame, tests: pd.DataFrame, seeds: Sequence[int],
                     values: dict[str, dict[str, Sequence]] | None = None,
                     items: dict[str, ItemScores] | None = None, rule: VerdictRule = RULE, **kwargs) -> pd.DataFrame:
-    """The pre-declared rule carried out: ``table`` (rows of :func:`run_grids`) with the verdict
-    points of every claim that ``tests`` (:func:`claim_tests`) flag under ``more seeds by the
-    rule`` run with ``seeds`` too (trained now, or read from the cache); other rows unchanged.
-    A contrast's two points both run; of a level claim's points ("none reaches", "reaches"), with
-    ``items`` (:func:`grid_items`) only those whose own interval holds the threshold. The added
-    organisms are measured on binding alone (``run_points(profile=False)``: their other columns
-    are NaN). ``values`` and ``kwargs`` as for :func:`run_grids` (the run that made ``table``).
-    Used in chapters 7, 8."""
+    """The pre-declared rule carried out: ``table`` (rows of :func:`run_grids`) with the points
+    of every claim that ``tests`` (:func:`claim_tests`) flag under ``more seeds by the rule``
+    run with ``seeds`` too (trained now, or read from the cache); other rows unchanged. A
+    contrast's two points both run; of a level claim's settings ("none reaches", "reaches"), with
+    ``items`` (:func:`grid_items`) each one whose own interval holds the threshold (without
+    ``items``, its grids' verdict points). The added organisms are measured on binding alone
+    (``run_points(profile=False)``: their other columns are NaN). ``values`` and ``kwargs`` as
+    for :func:`run_grids` (the run that made ``table``; ``values`` are ignored where the rule
+    names the points). Used in chapters 7, 8."""
     if not len(seeds):
         raise ValueError("no seeds to add")
     if "more seeds by the rule" not in tests:
         raise ValueError("tests has no 'more seeds by the rule' column: pass claim_tests' table")
-    flagged = set(tests.index[tests["more seeds by the rule"].astype(bool)])
-    names = [n for n in dict.fromkeys(table["grid"]) if GRIDS[n].claim in flagged and GRIDS[n].verdict_values]
-    if items is not None:
-        names = [n for n in names if GRIDS[n].verdict == "contrast" or _arm_needs_seeds(
-            GRIDS[n], _rows(table, n, (*GRIDS[n].where, (GRIDS[n].knobs[0][0], GRIDS[n].good))), items, rule)]
-    if not names:
+    flagged = [c for c in tests.index[tests["more seeds by the rule"].astype(bool)]
+               if any(GRIDS[n].claim == c and GRIDS[n].verdict for n in set(table["grid"]))]
+    points: dict[str, list] = {}
+    for claim in flagged:
+        points |= _rule_points(claim, table, items, rule)
+    if not points:
         return table
-    # the added organisms are measured on what the verdict reads (binding, item by item)
-    extra = run_grids(names, seeds=list(seeds)[:1], verdict_seeds=seeds, values=values, profile=False, **kwargs)
-    extra = extra[extra.apply(lambda r: r[GRIDS[r["grid"]].knobs[0][0]] in GRIDS[r["grid"]].verdict_values, axis=1)]
+    # each grid's points with the rule's seeds, measured on what the verdict reads (binding, item by item)
+    knob = {n: GRIDS[n].knobs[0][0] for n in points}
+    extra = run_grids(list(points), seeds=seeds, verdict_seeds=(), profile=False,
+                      values={n: {**(values or {}).get(n, {}), knob[n]: v} for n, v in points.items()}, **kwargs)
     both = pd.concat([table, extra], ignore_index=True)
     return both.drop_duplicates(["grid", "organism"], keep="first").reset_index(drop=True)
 

@@ -26,10 +26,11 @@ from ..organisms import OrganismConfig, build_data, get_organism, organism_summa
 from ..organisms.store import ORGANISM_FILE
 from ..runtime import cache_dir
 from ..storage import code_fingerprint, compute_or_load_json, key_hash
+from ..world.captions import single_object_pairs
 from ..world.splits import swap_class
 
 __all__ = ["MapSettings", "fit_map", "organism_with_map", "rescue_profile", "measure_organism", "measure_finetuned",
-           "measure_items", "measure_own_format"]
+           "measure_items", "measure_own_format", "measure_single_object"]
 
 
 def fit_map(model, data, map_settings: MapSettings = MapSettings(), seed: int = 0, embeddings: dict | None = None
@@ -181,3 +182,35 @@ def measure_own_format(config: OrganismConfig, part: str = "test") -> dict:
                 "clusters": [repr(swap_class(d.scenes[i])) for i in keep]}
 
     return _cached(config, "own-format binding", {"part": part}, compute)
+
+
+def measure_single_object(config: OrganismConfig, part: str = "test") -> dict:
+    """The organism ``config`` tested on one object at a time on split ``part``
+    (:func:`~labclip_lib.world.single_object_pairs`, in its diet's caption style): ``single-object
+    binding``, the image against "red cube" and "blue cube" where blue is another object's colour
+    (both captions' words are in the image), and ``colour recognition``, against a colour no object
+    has; and, item by item as :func:`measure_items`, the binding test's ``hits`` and ``clusters``.
+    Cached."""
+    styles = {spec.style for _, spec in config.captions}
+    if len(styles) != 1:
+        raise ValueError(f"the diet of {config.name!r} mixes caption styles {sorted(styles)}: no single own style")
+    style = styles.pop()
+
+    def compute(path, data) -> dict:
+        d, model = data(), load_model(path)
+        index = [int(i) for i in d.split[part]]
+        images = image_embeddings(model, d)
+        out = {}
+        for negative, name in (("present", "single-object binding"), ("absent", "colour recognition")):
+            triples = single_object_pairs([d.scenes[i] for i in index], negative, style, seed=config.seed + 1)
+            if not triples:
+                raise ValueError(f"no object of the {part!r} split has a {negative} negative colour")
+            rows = [index[j] for j, _, _ in triples]
+            hits = binding_hits(images[rows], model.encode_texts([p.text for _, p, _ in triples]),
+                                model.encode_texts([n.text for _, _, n in triples]))
+            out[name] = float(hits.mean())
+            if negative == "present":
+                out |= {"hits": hits.tolist(), "clusters": [repr(swap_class(d.scenes[r])) for r in rows]}
+        return out
+
+    return _cached(config, "single-object binding", {"part": part}, compute)

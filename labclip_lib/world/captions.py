@@ -43,7 +43,7 @@ import numpy as np
 
 from ..runtime import rng as _rng
 from .render import project, with_salience
-from .scenes import MATERIALS, SIZES, Scene
+from .scenes import COLORS, MATERIALS, SIZES, Scene
 
 __all__ = [
     "STYLES",
@@ -58,6 +58,7 @@ __all__ = [
     "describe_all",
     "swap_negative",
     "swap_negatives",
+    "single_object_pairs",
     "caption_statistics",
 ]
 
@@ -300,6 +301,43 @@ def swap_negatives(captions: Sequence[Caption], seed: int = 0,
                       None if scenes is None else scenes[i])
         for i, c in enumerate(captions)
     ]
+
+
+#: the colours a :func:`single_object_pairs` negative takes: another object's (``"present"``, a
+#: binding test) or one the scene lacks (``"absent"``, a test of colour recognition)
+SINGLE_OBJECT_NEGATIVES = ("present", "absent")
+
+
+def single_object_pairs(scenes: Sequence[Scene], negative: str = "present", style: str = "template",
+                        seed: int = 0) -> list[tuple[int, Caption, Caption]]:
+    """One-object captions of every object of ``scenes`` and a negative with another colour:
+    ``(scene index, "red cube", "blue cube")`` triples. With ``negative="present"`` the colour
+    is another object's of the same scene (drawn with seed ``(seed, i)``), so both captions'
+    words are in the image and only binding tells them apart; with ``"absent"`` it is a colour
+    no object of the scene has (colour recognition). An object gets no pair when no colour
+    qualifies or when the negative is true of the scene (another object of that colour and
+    shape)."""
+    if negative not in SINGLE_OBJECT_NEGATIVES:
+        raise ValueError(f"unknown negative {negative!r}; expected one of {', '.join(SINGLE_OBJECT_NEGATIVES)}")
+    if style not in STYLES:
+        raise ValueError(f"unknown caption style {style!r}; expected one of {', '.join(STYLES)}")
+    if len(scenes) == 0:
+        raise ValueError("empty list of scenes")
+    out = []
+    for i, scene in enumerate(scenes):
+        gen = np.random.default_rng(np.random.SeedSequence([int(seed), i]))
+        pairs = set(scene.combination)
+        present = sorted({o.color for o in scene.objects})
+        for o in scene.objects:
+            pool = [c for c in present if c != o.color] if negative == "present" else [
+                c for c in COLORS if c not in present]
+            pool = [c for c in pool if (c, o.shape) not in pairs]
+            if not pool:
+                continue
+            wrong = pool[int(gen.integers(len(pool)))]
+            out.append((i, *(Caption(caption_text([(c, o.shape)], style), ((c, o.shape),), style)
+                             for c in (o.color, wrong))))
+    return out
 
 
 def caption_statistics(captions: Sequence[Caption], scenes: Sequence[Scene]) -> dict[str, float]:
