@@ -118,10 +118,15 @@ def _cached(config: OrganismConfig, what: str, arguments: dict, compute) -> dict
                                 directory=cache_dir("measures"), name=config.name)
 
 
+def _item_scores(hits, scenes, index) -> dict[str, list]:
+    """Item scores for verdicts with intervals: ``hits`` (one per item) and each item's held-out
+    swap class, the item of ``scenes[index[j]]``."""
+    return {"hits": hits.tolist(), "clusters": [repr(swap_class(scenes[i])) for i in index]}
+
+
 def _items(e: dict, scenes) -> dict[str, list]:
     """Item scores of :func:`measure_items` from a split's :func:`pair_embeddings` ``e``."""
-    return {"hits": binding_hits(e["image"], e["caption"], e["swap"]).tolist(),
-            "clusters": [repr(swap_class(scenes[i])) for i in e["index"]]}
+    return _item_scores(binding_hits(e["image"], e["caption"], e["swap"]), scenes, e["index"])
 
 
 def measure_organism(config: OrganismConfig, part: str = "test", map_settings: MapSettings = MapSettings()
@@ -178,8 +183,7 @@ def measure_own_format(config: OrganismConfig, part: str = "test") -> dict:
             raise ValueError(f"no scene of the {part!r} split has a swap negative in the own format")
         hits = binding_hits(image_embeddings(model, d)[keep], model.encode_texts([caps[i].text for i in keep]),
                             model.encode_texts([negs[i].text for i in keep]))
-        return {"own-format binding": float(hits.mean()), "hits": hits.tolist(),
-                "clusters": [repr(swap_class(d.scenes[i])) for i in keep]}
+        return {"own-format binding": float(hits.mean()), **_item_scores(hits, d.scenes, keep)}
 
     return _cached(config, "own-format binding", {"part": part}, compute)
 
@@ -210,7 +214,7 @@ def measure_single_object(config: OrganismConfig, part: str = "test") -> dict:
                                 model.encode_texts([n.text for _, _, n in triples]))
             out[name] = float(hits.mean())
             if negative == "present":
-                out |= {"hits": hits.tolist(), "clusters": [repr(swap_class(d.scenes[r])) for r in rows]}
+                out |= _item_scores(hits, d.scenes, rows)
         return out
 
     return _cached(config, "single-object binding", {"part": part}, compute)
