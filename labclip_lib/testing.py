@@ -25,8 +25,11 @@ import torch
 from PIL import Image
 
 from .world.scenes import COLORS, SHAPES
+from .organisms import export_pretrained, get_organism, organism_config, read_organism
+from .organisms.clip import write_caption_tokenizer
 
-__all__ = ["CAPTION_WORDS", "BENCHMARK_CAPTIONS", "write_clip_tokenizer", "make_tiny_clip", "write_jpeg",
+__all__ = ["CAPTION_WORDS", "BENCHMARK_CAPTIONS", "write_clip_tokenizer", "make_tiny_clip", "TRAINED_CLIP",
+           "trained_clip_config", "make_trained_clip", "write_jpeg",
            "write_cifar_binary", "write_cifar_python", "write_benchmark_fixtures"]
 
 CAPTION_WORDS = ("a", "an", "and", ",", *COLORS, *SHAPES)
@@ -34,32 +37,7 @@ CAPTION_WORDS = ("a", "an", "and", ",", *COLORS, *SHAPES)
 
 def write_clip_tokenizer(directory: str | Path, words=CAPTION_WORDS):
     """Write vocab.json + merges.txt for a byte-level BPE covering ``words``; return the tokenizer."""
-    # transformers only here: it is heavy and optional for the rest of the library
-    from transformers import CLIPTokenizer
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    vocab: dict[str, int] = {}
-
-    def add(tok: str) -> None:
-        vocab.setdefault(tok, len(vocab))
-
-    for ch in sorted({c for w in words for c in w}):
-        add(ch)
-        add(ch + "</w>")
-    merges = []
-    for w in words:
-        parts = list(w[:-1]) + [w[-1] + "</w>"]
-        while len(parts) > 1:  # merge left to right: "r e", "re d</w>"
-            merges.append(f"{parts[0]} {parts[1]}")
-            parts = [parts[0] + parts[1]] + parts[2:]
-            add(parts[0])
-    add("<|startoftext|>")
-    add("<|endoftext|>")
-    (directory / "vocab.json").write_text(json.dumps(vocab))
-    unique = list(dict.fromkeys(merges))
-    (directory / "merges.txt").write_text("#version: 0.2\n" + "\n".join(unique) + "\n")
-    return CLIPTokenizer(str(directory / "vocab.json"), str(directory / "merges.txt"))
+    return write_caption_tokenizer(directory, words)
 
 
 def make_tiny_clip(directory: str | Path, *, hidden: int = 32, layers: int = 2, heads: int = 2,
@@ -91,6 +69,27 @@ def make_tiny_clip(directory: str | Path, *, hidden: int = 32, layers: int = 2, 
     model.save_pretrained(directory)
     CLIPProcessor(image_processor=image_processor, tokenizer=tok).save_pretrained(directory)
     return directory
+
+
+#: the learned test CLIP (:func:`make_trained_clip`): CLIP's architecture (the "clip" recipe, smaller
+#: and trained for a fixed few epochs) on complete captions of two-object scenes, D = 16
+TRAINED_CLIP = dict(n_scenes=12000, epochs=10, stopping="fixed", vision_layers=2, text_layers=1, embed_dim=16)
+
+
+def trained_clip_config(seed: int = 0, **changes):
+    """The organism config of :func:`make_trained_clip` (``changes`` override :data:`TRAINED_CLIP`)."""
+    return organism_config("complete", seed, recipe="clip", **{**TRAINED_CLIP, **changes})
+
+
+def make_trained_clip(directory: str | Path, seed: int = 0, **changes) -> Path:
+    """A small ``transformers.CLIPModel`` that has learned the scene world, saved to ``directory``
+    as a Hugging Face model (``load_model(directory)`` opens it): trained once per cache
+    (``LABCLIP_CACHE``) by ``get_organism`` and exported with ``export_pretrained``. The tests'
+    ``MODEL_ID``: unlike :func:`make_tiny_clip` its numbers are not chance, so a bug in the
+    pretrained path shows."""
+    config = trained_clip_config(seed, **changes)
+    network, _ = read_organism(get_organism(config))
+    return export_pretrained(network, config, directory)
 
 
 #: the fixtures' captions: our caption language only, so the tiny CLIP's tokenizer reads every word

@@ -36,7 +36,7 @@ from labclip_lib.analysis import modality_probes
 from labclip_lib.runtime import parallel_map
 from labclip_lib.organisms import (
     RECIPES,
-    DualEncoder,
+    build_network,
     OrganismConfig,
     OrganismModel,
     WordTokenizer,
@@ -84,14 +84,17 @@ def step_rate(config, data, steps: int = 5) -> dict:
     GFLOP per step (``FlopCounterMode``), seconds per step (median of ``steps``), GFLOP/s."""
     tok = WordTokenizer()
     torch.manual_seed(0)
-    model = DualEncoder.from_config(config, len(tok.vocabulary)).train()
+    model = build_network(config, len(tok.vocabulary)).train()
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr)
     idx = data.split.train[: config.batch_size]
     pixels = to_pixels(data.images[idx])
     ids, lengths = tok([data.train_texts[i] for i in idx])
 
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.precision == "bf16")
+
     def step():
-        img = F.normalize(model.encode_image(pixels), dim=1)
+        with autocast:
+            img = F.normalize(model.encode_image(pixels).float(), dim=1)
         txt = F.normalize(model.encode_text(ids, lengths), dim=1)
         logits = model.logit_scale.exp() * img @ txt.T
         target = torch.arange(len(idx))
@@ -170,6 +173,9 @@ def main() -> None:
                 book = workers_rate(config)
                 rates[recipe] |= {"2 workers GFLOP/s": book["GFLOP/s"], "2 workers s/step": book["s/step"]}
     gemm = gemm_rate()
+    bf16 = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    print(f"\nthis CPU {'has' if bf16 else 'has no'} native bfloat16 arithmetic for oneDNN "
+          f"({'bf16 recipes run fast' if bf16 else 'bf16 recipes run emulated, slower'})")
     table = pd.DataFrame(rows)
     print(f"\n{args.diet} organisms {changes or ''}, one at a time on this machine:\n")
     print(table.round(3).to_string(index=False))

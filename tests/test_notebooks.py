@@ -1,6 +1,7 @@
 """Every chapter notebook, executed top to bottom on a tiny configuration with its pretrained-model
-path switched on (``MODEL_ID`` = a tiny random CLIP saved with a real tokenizer and image
-processor, ``RELEASED_CHECKPOINT`` = a map in the authors' format), as a Colab reader would run it.
+path switched on (``MODEL_ID`` = a small ``CLIPModel`` trained on the scene world and saved with
+a real tokenizer and image processor, ``RELEASED_CHECKPOINT`` = a map in the authors' format), as a
+Colab reader would run it.
 
 Parameters are injected after the ``parameters`` cell, as papermill does. Cells tagged
 ``pretrained`` (the ``MODEL_ID`` cells) must show a table. Deselect locally with
@@ -17,7 +18,7 @@ import torch
 from nbclient import NotebookClient
 
 from labclip_lib.book.tools import PARAMETERS_TAG, toc_notebooks
-from labclip_lib.testing import make_tiny_clip, write_benchmark_fixtures
+from labclip_lib.testing import make_trained_clip, write_benchmark_fixtures
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
@@ -62,7 +63,9 @@ DATA_PATHS = {"COCO_DIR": "coco", "FLICKR30K_DIR": "flickr30k", "ARO_DIR": "aro"
 
 @pytest.fixture(scope="module")
 def tiny_clip(tmp_path_factory) -> Path:
-    return make_tiny_clip(tmp_path_factory.mktemp("tiny-clip") / "clip", image_size=32, projection_dim=16)
+    """A small CLIPModel trained on the scene world (32 px, D = 16; tests/test_learned_clip.py
+    checks what it has learned), saved as a Hugging Face model."""
+    return make_trained_clip(tmp_path_factory.mktemp("trained-clip") / "clip")
 
 
 @pytest.fixture(scope="module")

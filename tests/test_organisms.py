@@ -177,7 +177,7 @@ def test_recipes_by_name():
     assert rows["epochs"]["first"] == 6 and rows["epochs"]["second"] == second.epochs
 
 
-@pytest.mark.parametrize("recipe", ["first", "second", "converged"])
+@pytest.mark.parametrize("recipe", ["first", "second", "converged", "converged-bf16"])
 def test_each_recipe_trains_deterministically(recipe):
     cfg = O.organism_config("complete", 2, recipe=recipe, n_scenes=300, epochs=2, batch_size=64)
     data = O.build_data(cfg, cache=False)
@@ -258,6 +258,7 @@ def test_earlier_recipes_keep_their_cache_keys():
 @pytest.mark.parametrize("change, match", [
     ({"stopping": "val-binding"}, "stopping must be one of fixed, val-loss"),
     ({"patience": 0}, "patience must be at least 1"),
+    ({"precision": "fp16"}, "precision must be one of fp32, bf16"),
 ])
 def test_bad_stopping_fields_fail_when_made(change, match):
     with pytest.raises(ValueError, match=match):
@@ -345,3 +346,26 @@ def test_get_organisms_in_two_workers_equals_one_by_one(tmp_path, monkeypatch):
         if v.is_floating_point():
             assert torch.allclose(v, other[k], rtol=1e-4, atol=1e-5), k
     assert any(not torch.allclose(v, seed0[k], rtol=1e-4, atol=1e-5) for k, v in pooled.items() if v.is_floating_point())
+
+
+def test_bf16_recipe_runs_the_cnn_in_bfloat16_and_keeps_fp32_keys(tiny_data):
+    """Mixed precision changes the CNN's arithmetic in training only: its convolutions run in
+    bfloat16, the weights and the evaluation stay fp32, the fp32 configs keep their keys, and the
+    curves match fp32 training to bfloat16's rounding (first-epoch loss within 2%)."""
+    assert "precision" not in O.organism_config("complete", recipe="converged").to_dict()
+    bf16 = O.OrganismConfig(**{**TINY.__dict__, "precision": "bf16"})
+    assert bf16.key != TINY.key and O.OrganismConfig.from_dict(bf16.to_dict()) == bf16
+    assert O.recipe_name(O.organism_config("complete", recipe="converged-bf16")) == "converged-bf16"
+    dtypes = []
+    original = torch.nn.Conv2d.forward
+    try:
+        torch.nn.Conv2d.forward = lambda self, x: dtypes.append((out := original(self, x)).dtype) or out
+        model, hist = O.train_organism(bf16, tiny_data, progress=False)
+    finally:
+        torch.nn.Conv2d.forward = original
+    assert torch.bfloat16 in dtypes  # training steps
+    assert dtypes[-1] == torch.float32  # the last validation pass embeds in fp32
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    fp32 = O.train_organism(TINY, tiny_data, progress=False)[1]
+    assert hist.loss != fp32.loss
+    assert abs(hist.loss[0] - fp32.loss[0]) < 0.02 * fp32.loss[0]

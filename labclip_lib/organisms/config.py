@@ -15,7 +15,7 @@ from ..world.scenes import SIZES
 
 __all__ = ["OrganismConfig", "ORGANISMS", "RECIPES", "organism_config", "organism_configs", "recipe_name", "recipe_changes", "describe_changes",
            "recipe_rows", "TEXT_ENCODER_NAMES",
-           "IMAGE_POOLINGS", "STOPPING_RULES"]
+           "IMAGE_POOLINGS", "STOPPING_RULES", "PRECISIONS", "ARCHITECTURES"]
 
 #: the text encoders an organism can have (see :mod:`labclip_lib.organisms.networks`)
 TEXT_ENCODER_NAMES = ("bigru", "gru")
@@ -23,9 +23,20 @@ TEXT_ENCODER_NAMES = ("bigru", "gru")
 IMAGE_POOLINGS = ("flatten", "mean", "mean-linear")
 #: how an organism's training ends (see :func:`labclip_lib.organisms.training.train_organism`)
 STOPPING_RULES = ("fixed", "val-loss")
+#: the arithmetic of the image encoder's training steps (see :func:`labclip_lib.organisms.training.train_organism`)
+PRECISIONS = ("fp32", "bf16")
+#: "cnn-gru": the organisms' CNN and GRU (:mod:`~labclip_lib.organisms.networks`); "clip": a small
+#: ``transformers.CLIPModel``, a vision transformer and a causal text transformer
+#: (:mod:`~labclip_lib.organisms.clip`)
+ARCHITECTURES = ("cnn-gru", "clip")
+#: the fields that shape the "clip" architecture, and those that shape "cnn-gru"
+CLIP_FIELDS = {"patch_size": 8, "vision_layers": 4, "text_layers": 2, "transformer_width": 64}
+CNN_FIELDS = ("image_width", "batch_norm", "channels_last", "image_pooling", "stem_stride", "pool_first",
+              "text_encoder", "text_hidden")
 #: fields added after organisms were first cached: left out of :meth:`OrganismConfig.to_dict` at
 #: their default, so the keys (and cached organisms) of every earlier config stay as they were
-_KEYED_WHEN_SET = {"stopping": "fixed", "patience": 3}
+_KEYED_WHEN_SET = {"stopping": "fixed", "patience": 3, "precision": "fp32", "architecture": "cnn-gru",
+                   **CLIP_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,10 @@ class OrganismConfig:
     """Everything that defines one organism. Two equal configs give the same model."""
 
     name: str = "complete"
+    #: "cnn-gru" (the fields below from ``image_width`` to ``text_hidden``) or "clip" (a small
+    #: ``transformers.CLIPModel``: ``patch_size``, ``vision_layers``, ``text_layers``,
+    #: ``transformer_width``, both towers that wide)
+    architecture: str = "cnn-gru"
     n_scenes: int = 30000
     n_objects: tuple[int, ...] = (2,)
     #: object sizes drawn for the scenes (CLEVR's "small" and "large")
@@ -59,6 +74,11 @@ class OrganismConfig:
     #: "bigru" (bidirectional, packed sequences) or "gru" (one direction, padded batch)
     text_encoder: str = "gru"
     text_hidden: int = 64
+    #: the "clip" architecture: ViT patch size (pixels), transformer layers per tower, their width
+    patch_size: int = CLIP_FIELDS["patch_size"]
+    vision_layers: int = CLIP_FIELDS["vision_layers"]
+    text_layers: int = CLIP_FIELDS["text_layers"]
+    transformer_width: int = CLIP_FIELDS["transformer_width"]
     batch_size: int = 128
     #: with ``stopping="val-loss"`` the cap on the number of epochs
     epochs: int = 2
@@ -68,6 +88,11 @@ class OrganismConfig:
     #: the weights of the epoch with the lowest validation loss
     stopping: str = "fixed"
     patience: int = 3
+    #: "fp32", or "bf16": the image encoder's forward passes in training run under bfloat16
+    #: autocast (mixed precision: weights, optimiser, loss and text encoder stay fp32; the
+    #: validation and every measurement embed in fp32). Fast where the CPU has bf16 arithmetic
+    #: (AVX512-BF16 or AMX) or on a GPU; elsewhere bf16 is emulated and slower, not different
+    precision: str = "fp32"
     lr: float = 3e-3
     weight_decay: float = 0.01
     val: float = 0.1
@@ -104,6 +129,18 @@ class OrganismConfig:
             (self.stopping in STOPPING_RULES,
              f"stopping must be one of {', '.join(STOPPING_RULES)}, got {self.stopping!r}"),
             (self.patience >= 1, f"patience must be at least 1 epoch, got {self.patience}"),
+            (self.architecture in ARCHITECTURES,
+             f"architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}"),
+            (self.architecture == "clip" or all(getattr(self, k) == v for k, v in CLIP_FIELDS.items()),
+             f"{', '.join(CLIP_FIELDS)} shape the 'clip' architecture only; this config's is {self.architecture!r}"),
+            (min(self.patch_size, self.vision_layers, self.text_layers, self.transformer_width) >= 1,
+             "patch_size, vision_layers, text_layers and transformer_width must be positive"),
+            (self.patch_size >= 1 and self.resolution % self.patch_size == 0,
+             f"the resolution ({self.resolution}) must be a multiple of patch_size ({self.patch_size})"),
+            (self.transformer_width % (heads := max(1, self.transformer_width // 32)) == 0,
+             f"transformer_width {self.transformer_width} must split into {heads} heads"),
+            (self.precision in PRECISIONS,
+             f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
             (self.lr > 0, f"lr must be positive, got {self.lr}"),
             (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
             (0 < self.val < 1 and 0 < self.test < 1 and self.val + self.test < 1,
@@ -158,13 +195,19 @@ _ONE_SALIENT = CaptionSpec(completeness=0.5, saliency_bias=1.0)
 RECIPES: dict[str, dict] = {
     "first": dict(sizes=SIZES, resolution=32, image_width=32, batch_norm=True, channels_last=False,
                   image_pooling="flatten", stem_stride=1, pool_first=False, text_encoder="bigru", batch_size=256,
-                  epochs=6, stopping="fixed", patience=3),
+                  epochs=6, stopping="fixed", patience=3, precision="fp32", architecture="cnn-gru", lr=3e-3),
 }
 RECIPES["second"] = {k: OrganismConfig.__dataclass_fields__[k].default for k in RECIPES["first"]}
 #: ``"converged"``: the second recipe trained until its validation contrastive loss stops
 #: improving (``epochs`` is the cap), so an organism's binding is what its data teach, not what
 #: two epochs reach
 RECIPES["converged"] = {**RECIPES["second"], "stopping": "val-loss", "patience": 3, "epochs": 30}
+#: ``"converged-bf16"``: the converged recipe with the image encoder's training passes in
+#: bfloat16 mixed precision (speed/bench_organisms.py compares it with ``"converged"``)
+RECIPES["converged-bf16"] = {**RECIPES["converged"], "precision": "bf16"}
+#: ``"clip"``: CLIP's own architecture (a small ``transformers.CLIPModel``) trained by the
+#: converged recipe at a lower learning rate (transformers train less stably at the CNN's)
+RECIPES["clip"] = {**RECIPES["converged"], "architecture": "clip", "lr": 1e-3, **CLIP_FIELDS}
 
 
 def _diet(name: str, captions=((1.0, CaptionSpec()),), **fields) -> OrganismConfig:
@@ -216,11 +259,16 @@ def organism_configs(names: Sequence[str], seeds: Sequence[int], recipes: Sequen
 
 
 def recipe_rows() -> list[dict]:
-    """One row per field that :data:`RECIPES` set, with each recipe's value (a table for
-    chapter 2)."""
+    """One row per field that :data:`RECIPES` set, with each recipe's value, blank where the
+    field does not shape the recipe's architecture (a table for chapter 2)."""
     fields = dict.fromkeys(k for r in RECIPES.values() for k in r)
-    return [{"field": k, **{name: ", ".join(v) if isinstance(v := r.get(k), tuple) else v
-                            for name, r in RECIPES.items()}} for k in fields]
+
+    def value(recipe: dict, k: str):
+        clip = recipe.get("architecture") == "clip"
+        v = "" if (k in CNN_FIELDS and clip) or (k in CLIP_FIELDS and not clip) else recipe.get(k, "")
+        return ", ".join(v) if isinstance(v, tuple) else v
+
+    return [{"field": k, **{name: value(r, k) for name, r in RECIPES.items()}} for k in fields]
 
 
 def recipe_changes(config: OrganismConfig) -> tuple[str, dict]:

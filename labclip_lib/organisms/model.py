@@ -15,7 +15,7 @@ from ..embed.protocol import images_to_tensor
 from ..runtime import get_device
 from ..storage import tensors_digest
 from .config import OrganismConfig
-from .networks import DualEncoder, to_pixels
+from .networks import DualEncoder, build_network, to_pixels
 from .tokenizer import VOCABULARY, WordTokenizer, organism_vocabulary
 
 __all__ = ["OrganismModel", "weights_digest"]
@@ -53,7 +53,7 @@ class OrganismModel:
     def untrained(cls, config: OrganismConfig, seed: int = 12345) -> "OrganismModel":
         """The same architecture at random initialisation (a baseline for probes)."""
         torch.manual_seed(seed)
-        net = DualEncoder.from_config(config)
+        net = build_network(config)
         return cls(net, replace(config, name=f"{config.name} (untrained)"), organism_vocabulary(config), fingerprint=f"untrained:{config.key}:{seed}")
 
     def __repr__(self) -> str:

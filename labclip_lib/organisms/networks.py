@@ -9,10 +9,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from .clip import CLIPOrganism
 from .config import IMAGE_POOLINGS, OrganismConfig
 from .tokenizer import organism_vocabulary
 
-__all__ = ["ImageEncoder", "TextEncoder", "ForwardTextEncoder", "TEXT_ENCODERS", "DualEncoder", "to_pixels", "architecture_table"]
+__all__ = ["ImageEncoder", "TextEncoder", "ForwardTextEncoder", "TEXT_ENCODERS", "DualEncoder", "build_network",
+           "to_pixels", "architecture_table"]
 
 
 class ImageEncoder(nn.Module):
@@ -133,6 +135,15 @@ class DualEncoder(nn.Module):
         return self.text(ids, lengths)
 
 
+def build_network(config: OrganismConfig, vocab_size: int | None = None) -> nn.Module:
+    """The randomly initialised network of ``config``'s architecture: a :class:`DualEncoder`
+    ("cnn-gru") or a :class:`~labclip_lib.organisms.clip.CLIPOrganism` ("clip"); both have
+    ``encode_image``, ``encode_text`` and ``logit_scale``."""
+    if config.architecture == "clip":  # transformers is imported only when one is built
+        return CLIPOrganism.from_config(config, vocab_size)
+    return DualEncoder.from_config(config, vocab_size)
+
+
 def to_pixels(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 ``(N, H, W, 3)`` -> float ``(N, 3, H, W)`` in [0, 1]."""
     x = torch.as_tensor(images)
@@ -145,11 +156,16 @@ def to_pixels(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 def architecture_table(config: OrganismConfig) -> list[dict]:
     """Parameters per part of the organism's network (rows for a table). Used in chapter 2."""
-    net = DualEncoder.from_config(config)
-    text = "BiGRU" if config.text_encoder == "bigru" else "GRU"
+    net = build_network(config)
+    if config.architecture == "clip":
+        parts = (("image encoder (ViT)", [net.clip.vision_model, net.clip.visual_projection]),
+                 ("text encoder (transformer)", [net.clip.text_model, net.clip.text_projection]))
+    else:
+        parts = (("image encoder (CNN)", [net.image]),
+                 (f"text encoder ({'BiGRU' if config.text_encoder == 'bigru' else 'GRU'})", [net.text]))
     rows = []
-    for name, mod in (("image encoder (CNN)", net.image), (f"text encoder ({text})", net.text)):
-        rows.append({"part": name, "parameters": sum(p.numel() for p in mod.parameters())})
+    for name, mods in parts:
+        rows.append({"part": name, "parameters": sum(p.numel() for m in mods for p in m.parameters())})
     rows.append({"part": "temperature", "parameters": 1})
     rows.append({"part": "total", "parameters": sum(p.numel() for p in net.parameters())})
     return rows

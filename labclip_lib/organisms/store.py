@@ -15,7 +15,7 @@ from ..storage import read_directory, save_directory
 from .config import ORGANISMS, OrganismConfig
 from .data import OrganismData, build_data, prepare_scene_sets
 from .model import OrganismModel
-from .networks import DualEncoder
+from .networks import DualEncoder, build_network
 from .tokenizer import WordTokenizer, organism_vocabulary
 from .training import TrainingHistory, binding_accuracy_2way, train_organism
 
@@ -42,7 +42,7 @@ def read_organism(path: str | Path) -> tuple[DualEncoder, dict]:
     """
     meta, tensors = read_directory(path, ORGANISM_FILE, WEIGHTS_FILE, "an organism")
     config = OrganismConfig.from_dict(meta["config"])
-    model = DualEncoder.from_config(config, len(meta["vocabulary"]))
+    model = build_network(config, len(meta["vocabulary"]))
     model.load_state_dict(tensors)
     model.eval()
     return model, meta

@@ -19,7 +19,7 @@ from ..metrics import binding_accuracy
 from ..runtime import progress_bar
 from .config import OrganismConfig
 from .data import OrganismData, build_data
-from .networks import DualEncoder, to_pixels
+from .networks import DualEncoder, build_network, to_pixels
 from .tokenizer import WordTokenizer, organism_vocabulary
 
 __all__ = ["TrainingHistory", "PlateauStopping", "train_organism", "binding_accuracy_2way", "validation_loss",
@@ -163,7 +163,7 @@ def train_organism(config: OrganismConfig, data: OrganismData | None = None, pro
     data = data if data is not None else build_data(config)
     tok = WordTokenizer(organism_vocabulary(config))
     torch.manual_seed(config.seed)
-    model = DualEncoder.from_config(config, len(tok.vocabulary))
+    model = build_network(config, len(tok.vocabulary))
     train = torch.as_tensor(data.split.train)
     ids, lengths = tok([data.train_texts[i] for i in train.tolist()])
     has_neg = torch.tensor([data.train_negatives[i] is not None for i in train.tolist()])
@@ -183,6 +183,8 @@ def train_organism(config: OrganismConfig, data: OrganismData | None = None, pro
     else:  # a one-cycle schedule needs a few steps to warm up and anneal; tiny runs keep the rate constant
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     kept = None
+    # mixed precision: the CNN's forward (and so its backward) in bfloat16, the rest in fp32
+    image_autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.precision == "bf16")
     gen = torch.Generator().manual_seed(config.seed)
     hist = TrainingHistory()
     t0 = time.perf_counter()
@@ -193,7 +195,8 @@ def train_organism(config: OrganismConfig, data: OrganismData | None = None, pro
         losses, accs = [], []
         for s in range(steps_per_epoch):
             b = perm[s * config.batch_size : (s + 1) * config.batch_size]
-            img = F.normalize(model.encode_image(to_pixels(data.images[train[b]])), dim=1)
+            with image_autocast:
+                img = F.normalize(model.encode_image(to_pixels(data.images[train[b]])).float(), dim=1)
             lb = lengths[b]
             txt = F.normalize(model.encode_text(ids[b, : int(lb.max())], lb), dim=1)
             scale = model.logit_scale.exp().clamp(max=100)
