@@ -11,7 +11,10 @@ combinations). Then, per recipe, the mean of every column, one training step's F
 by ``torch.utils.flop_counter``), its rate, and the share of this machine's fp32 GEMM rate it
 reaches (a 1024 x 1024 matrix product timed in the same run), the same for two organisms'
 steps run at once in two worker processes of one thread each (how ``get_organisms`` trains the
-book's organisms), and the recipe with the best validation binding. The scenes are built (rendered, or read from the cache) before any timing.
+book's organisms), and the recipe with the best validation binding. Whether this CPU has native
+bfloat16 arithmetic is printed too (the *converged-bf16* recipe is emulated, and slower, without it).
+``--recipes converged clip`` sets the CNN+GRU beside CLIP's own architecture. The scenes are
+built (rendered, or read from the cache) before any timing.
 
 ``--ablation`` adds one organism per step from the first recipe to the second (seed 0), each
 step changing one more field, to show where the time and the binding come from.

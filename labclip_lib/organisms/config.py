@@ -91,7 +91,7 @@ class OrganismConfig:
     #: "fp32", or "bf16": the image encoder's forward passes in training run under bfloat16
     #: autocast (mixed precision: weights, optimiser, loss and text encoder stay fp32; the
     #: validation and every measurement embed in fp32). Fast where the CPU has bf16 arithmetic
-    #: (AVX512-BF16 or AMX) or on a GPU; elsewhere bf16 is emulated and slower, not different
+    #: (AVX512-BF16 or AMX); elsewhere bf16 is emulated: slower, the same numbers
     precision: str = "fp32"
     lr: float = 3e-3
     weight_decay: float = 0.01

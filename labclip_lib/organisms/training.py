@@ -183,7 +183,7 @@ def train_organism(config: OrganismConfig, data: OrganismData | None = None, pro
     else:  # a one-cycle schedule needs a few steps to warm up and anneal; tiny runs keep the rate constant
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     kept = None
-    # mixed precision: the CNN's forward (and so its backward) in bfloat16, the rest in fp32
+    # mixed precision: the image encoder's forward (and so its backward) in bfloat16, the rest in fp32
     image_autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.precision == "bf16")
     gen = torch.Generator().manual_seed(config.seed)
     hist = TrainingHistory()
