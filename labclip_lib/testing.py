@@ -73,7 +73,8 @@ def make_tiny_clip(directory: str | Path, *, hidden: int = 32, layers: int = 2, 
 
 #: the learned test CLIP (:func:`make_trained_clip`): CLIP's architecture (the "clip" recipe, smaller
 #: and trained for a fixed few epochs) on complete captions of two-object scenes, D = 16
-TRAINED_CLIP = dict(n_scenes=12000, epochs=10, stopping="fixed", vision_layers=2, text_layers=1, embed_dim=16)
+TRAINED_CLIP = dict(n_scenes=12000, epochs=10, stopping="fixed", patch_size=8, vision_layers=2, text_layers=1,
+                    embed_dim=16)
 
 
 def trained_clip_config(seed: int = 0, **changes):

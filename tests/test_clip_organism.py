@@ -47,7 +47,7 @@ def test_training_ids_are_the_tokenizers_ids(tmp_path):
 
 def test_clip_fields_are_checked_and_keyed():
     with pytest.raises(ValueError, match="shape the 'clip' architecture only"):
-        O.organism_config("complete", patch_size=4)
+        O.organism_config("complete", patch_size=8)
     with pytest.raises(ValueError, match="multiple of patch_size"):
         O.organism_config("complete", recipe="clip", patch_size=6)
     with pytest.raises(ValueError, match="architecture must be one of cnn-gru, clip"):
@@ -76,6 +76,7 @@ def test_export_opens_through_load_model_with_the_same_embeddings(trained, tmp_p
     assert O.OrganismConfig.from_dict(json.loads((path / "organism.json").read_text())) == TINY
     hub = load_model(path)
     organism = O.OrganismModel(network, TINY, O.organism_vocabulary(TINY))
+    assert organism.preprocess_config["mean"] == hub.preprocess_config["mean"]
     images = data.images[:16]
     assert torch.allclose(hub.encode_images(images), organism.encode_images(images), atol=1e-5)
     assert torch.allclose(hub.encode_texts(CAPTIONS), organism.encode_texts(CAPTIONS), atol=1e-5)

@@ -30,7 +30,8 @@ PRECISIONS = ("fp32", "bf16")
 #: (:mod:`~labclip_lib.organisms.clip`)
 ARCHITECTURES = ("cnn-gru", "clip")
 #: the fields that shape the "clip" architecture, and those that shape "cnn-gru"
-CLIP_FIELDS = {"patch_size": 8, "vision_layers": 4, "text_layers": 2, "transformer_width": 64}
+#: (patch 4 / 2 vision layers chosen on validation binding over patch 8 / 4 layers, speed/bench_organisms.py)
+CLIP_FIELDS = {"patch_size": 4, "vision_layers": 2, "text_layers": 2, "transformer_width": 64}
 CNN_FIELDS = ("image_width", "batch_norm", "channels_last", "image_pooling", "stem_stride", "pool_first",
               "text_encoder", "text_hidden")
 #: fields added after organisms were first cached: left out of :meth:`OrganismConfig.to_dict` at

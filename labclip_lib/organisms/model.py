@@ -14,6 +14,7 @@ from torch import nn
 from ..embed.protocol import images_to_tensor
 from ..runtime import get_device
 from ..storage import tensors_digest
+from .clip import CLIP_MEAN, CLIP_STD, CLIPOrganism
 from .config import OrganismConfig
 from .networks import DualEncoder, build_network, to_pixels
 from .tokenizer import VOCABULARY, WordTokenizer, organism_vocabulary
@@ -47,7 +48,9 @@ class OrganismModel:
         self.dim = config.embed_dim
         self.image_size = config.resolution
         self.fingerprint = fingerprint or f"{self.name}@{weights_digest(network)}"
-        self.preprocess_config = {"resolution": config.resolution, "scale": "x/255", "mean": 0.5, "std": 0.25}
+        # the normalisation inside the network's encode_image (CLIP's for the transformer CLIP)
+        mean, std = (list(CLIP_MEAN), list(CLIP_STD)) if isinstance(network, CLIPOrganism) else (0.5, 0.25)
+        self.preprocess_config = {"resolution": config.resolution, "scale": "x/255", "mean": mean, "std": std}
 
     @classmethod
     def untrained(cls, config: OrganismConfig, seed: int = 12345) -> "OrganismModel":
