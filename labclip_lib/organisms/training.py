@@ -159,7 +159,7 @@ def validation_loss(model: DualEncoder, tok: WordTokenizer, data: OrganismData, 
 
 def train_organism(config: OrganismConfig, data: OrganismData | None = None, progress: bool | None = None,
                    ) -> tuple[DualEncoder, TrainingHistory]:
-    """Train an organism on CPU (or CUDA when present) and return it with its curves."""
+    """Train an organism on the CPU (always, GPU or not) and return it with its curves."""
     data = data if data is not None else build_data(config)
     tok = WordTokenizer(organism_vocabulary(config))
     torch.manual_seed(config.seed)
