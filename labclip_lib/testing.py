@@ -24,9 +24,9 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from .world.scenes import COLORS, SHAPES
 from .organisms import export_pretrained, get_organism, organism_config, read_organism
 from .organisms.clip import write_caption_tokenizer
+from .world.scenes import COLORS, SHAPES
 
 __all__ = ["CAPTION_WORDS", "BENCHMARK_CAPTIONS", "write_clip_tokenizer", "make_tiny_clip", "TRAINED_CLIP",
            "trained_clip_config", "make_trained_clip", "write_jpeg",

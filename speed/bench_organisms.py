@@ -45,6 +45,7 @@ from labclip_lib.organisms import (
     WordTokenizer,
     binding_accuracy_2way,
     build_data,
+    image_autocast,
     organism_config,
     to_pixels,
     train_organism,
@@ -93,7 +94,7 @@ def step_rate(config, data, steps: int = 5) -> dict:
     pixels = to_pixels(data.images[idx])
     ids, lengths = tok([data.train_texts[i] for i in idx])
 
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.precision == "bf16")
+    autocast = image_autocast(config)
 
     def step():
         with autocast:

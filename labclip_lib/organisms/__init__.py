@@ -4,7 +4,8 @@ An organism is a dual encoder, a small CNN over 32-64 px scenes and a GRU over a
 vocabulary of the caption language, trained with the symmetric InfoNCE loss and a learnable
 temperature; :data:`RECIPES` names the training recipes (the second, the default, is several
 times cheaper than the first; ``"clip"`` trains CLIP's own architecture instead, a small
-``transformers.CLIPModel`` that :func:`export_pretrained` saves for ``load_model``). The pipeline inside: :mod:`.config` (what an organism is) ->
+``transformers.CLIPModel`` that :func:`export_pretrained` saves for ``load_model``). The pipeline
+inside: :mod:`.config` (what an organism is) ->
 :mod:`.tokenizer`, :mod:`.networks` (and :mod:`.clip`) -> :mod:`.data` (scenes, split, captions of its diet) ->
 :mod:`.training` -> :mod:`.model` (behind the model protocol) -> :mod:`.store` (trained once,
 cached on disk).
@@ -32,11 +33,13 @@ from .store import (
                     training_cost,
 )
 from .tokenizer import VOCABULARY, WordTokenizer, organism_vocabulary
-from .training import MIN_IMPROVEMENT, PlateauStopping, TrainingHistory, binding_accuracy_2way, train_organism, validation_loss
+from .training import (MIN_IMPROVEMENT, PlateauStopping, TrainingHistory, binding_accuracy_2way, image_autocast,
+                       train_organism, validation_loss)
 
 __all__ = ["ORGANISMS", "RECIPES", "OrganismConfig", "organism_config", "organism_configs", "recipe_name", "recipe_changes", "describe_changes", "recipe_rows", "OrganismData", "build_data", "evaluation_captions", "own_format_captions", "example_captions", "prepare_scene_set", "prepare_scene_sets", "scene_set_ready",
            "OrganismModel", "weights_digest", "DualEncoder", "CLIPOrganism", "build_network", "export_pretrained",
            "architecture_table", "to_pixels", "ORGANISM_FILE", "TRAIN_METRIC_SCENES", "WEIGHTS_FILE", "cached_config",
            "get_organism", "get_organisms", "load_organism", "organism_history", "organism_summary", "read_organism", "trained_organism", "training_cost", "VOCABULARY",
-           "WordTokenizer", "organism_vocabulary", "TrainingHistory", "PlateauStopping", "binding_accuracy_2way", "train_organism",
+           "WordTokenizer", "organism_vocabulary", "TrainingHistory", "PlateauStopping", "binding_accuracy_2way", "image_autocast",
+           "train_organism",
            "validation_loss", "MIN_IMPROVEMENT"]

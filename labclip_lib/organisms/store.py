@@ -12,6 +12,7 @@ import torch
 
 from ..runtime import cache_dir, parallel_map, torch_threads
 from ..storage import read_directory, save_directory
+from .clip import CLIPOrganism
 from .config import ORGANISMS, OrganismConfig
 from .data import OrganismData, build_data, prepare_scene_sets
 from .model import OrganismModel
@@ -35,8 +36,8 @@ def _save(model: DualEncoder, config: OrganismConfig, hist: TrainingHistory, met
     save_directory(path, ORGANISM_FILE, WEIGHTS_FILE, model.state_dict(), meta, indent=1)
 
 
-def read_organism(path: str | Path) -> tuple[DualEncoder, dict]:
-    """Load an organism's network and metadata from its directory (safetensors, no pickle).
+def read_organism(path: str | Path) -> tuple[DualEncoder | CLIPOrganism, dict]:
+    """Load an organism's network (of its config's architecture) and metadata from its directory (safetensors, no pickle).
 
     Raises ``ValueError`` if the files are missing, corrupt or do not match their checksum.
     """

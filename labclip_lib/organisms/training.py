@@ -22,7 +22,8 @@ from .data import OrganismData, build_data
 from .networks import DualEncoder, build_network, to_pixels
 from .tokenizer import WordTokenizer, organism_vocabulary
 
-__all__ = ["TrainingHistory", "PlateauStopping", "train_organism", "binding_accuracy_2way", "validation_loss",
+__all__ = ["TrainingHistory", "PlateauStopping", "train_organism", "image_autocast", "binding_accuracy_2way",
+           "validation_loss",
            "MIN_ONE_CYCLE_STEPS", "MIN_IMPROVEMENT"]
 
 #: fewer optimiser steps than this (a tiny data set with a large batch) train at a constant rate
@@ -128,6 +129,13 @@ def binding_accuracy_2way(model: DualEncoder, tok: WordTokenizer, data: Organism
     return binding_accuracy(img, pos, neg)
 
 
+def image_autocast(config: OrganismConfig) -> torch.autocast:
+    """The context of the image encoder's training forward: bfloat16 autocast for
+    ``precision="bf16"`` (mixed precision: its backward follows, the rest stays fp32), a no-op
+    for fp32. Cast its output with ``.float()``."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.precision == "bf16")
+
+
 def _contrastive_loss(model: DualEncoder, img: torch.Tensor, txt: torch.Tensor) -> torch.Tensor:
     scale = model.logit_scale.exp().clamp(max=100)
     logits = scale * img @ txt.T
@@ -183,8 +191,7 @@ def train_organism(config: OrganismConfig, data: OrganismData | None = None, pro
     else:  # a one-cycle schedule needs a few steps to warm up and anneal; tiny runs keep the rate constant
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     kept = None
-    # mixed precision: the image encoder's forward (and so its backward) in bfloat16, the rest in fp32
-    image_autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.precision == "bf16")
+    autocast = image_autocast(config)
     gen = torch.Generator().manual_seed(config.seed)
     hist = TrainingHistory()
     t0 = time.perf_counter()
@@ -195,7 +202,7 @@ def train_organism(config: OrganismConfig, data: OrganismData | None = None, pro
         losses, accs = [], []
         for s in range(steps_per_epoch):
             b = perm[s * config.batch_size : (s + 1) * config.batch_size]
-            with image_autocast:
+            with autocast:
                 img = F.normalize(model.encode_image(to_pixels(data.images[train[b]])).float(), dim=1)
             lb = lengths[b]
             txt = F.normalize(model.encode_text(ids[b, : int(lb.max())], lb), dim=1)
