@@ -383,6 +383,66 @@ def test_grids_train_by_their_recipe_and_changes_win():
         X.vary(TINY, "resolution", 31.5)
 
 
+#: four-object grids kept at the two-epoch budget: claim 4 at equal epochs and at equal steps (on
+#: purpose), claim 2b's difference-in-differences (for the build's time budget; see its grid)
+TWO_EPOCH_GRIDS = {"batch size (2 epochs)", "batch size (equal steps)", "objects in image"}
+
+
+def test_every_four_object_grid_trains_to_convergence_except_the_two_epoch_arms():
+    four = [n for n in X.GRIDS if any(c.n_objects == (4,) for _, c in X.grid_points(n, verdict_seeds=()))]
+    assert {"completeness", "objects in image", "saliency bias", "right properties", "hard negatives: salient",
+            "hard negatives: incomplete", "completeness x saliency"} <= set(four)
+    for name in four:
+        stopping = {c.stopping for _, c in X.grid_points(name, verdict_seeds=()) if c.n_objects == (4,)}
+        assert stopping == ({"fixed"} if name in TWO_EPOCH_GRIDS else {"val-loss"}), name
+
+
+def test_claim_2b_is_a_paired_contrast_on_the_same_four_object_scenes():
+    points = X.grid_points("objects in image", seeds=(0,), verdict_seeds=(0, 1, 2))
+    arms = {(lab["completeness"], lab["seed"]): c for lab, c in points}
+    assert sorted(arms) == [(0.5, 0), (0.5, 1), (0.5, 2), (1.0, 0), (1.0, 1), (1.0, 2)]
+    for seed in (0, 1, 2):
+        good, bad = arms[1.0, seed], arms[0.5, seed]
+        # same scenes (only the captions differ), so the bootstrap pairs them item by item
+        assert {k: v for k, v in good.to_dict().items() if k != "captions"} == \
+               {k: v for k, v in bad.to_dict().items() if k != "captions"}
+        assert good.key != bad.key
+    # complete at four objects, two epochs, is a candidate of chapter 2's positive control: one organism
+    assert arms[1.0, 0].key == O.organism_config("complete", 0, "second", n_objects=(4,)).key
+
+
+def test_completeness_x_saliency_reuses_other_grids_organisms():
+    others = {c.key for n in ("completeness", "saliency bias", "hard negatives: incomplete", "batch size (converged)")
+              for _, c in X.grid_points(n, seeds=(0,), verdict_seeds=())}
+    assert {c.key for _, c in X.grid_points("completeness x saliency", verdict_seeds=())} <= others
+
+
+def test_hard_negative_screen_keeps_the_diets_that_fail_without_negatives_on_validation(monkeypatch):
+    names = ["hard negatives: density 0.5", "hard negatives: salient"]
+    wanted = {n: [c for lab, c in X.grid_points(n, seeds=(1,), verdict_seeds=()) if not lab["hard_negatives"]][0]
+              for n in names}
+    trained = []
+    val = {wanted[names[0]].key: 0.93, wanted[names[1]].key: 0.88}
+
+    def fake_get_organisms(configs, jobs=None):
+        trained.extend(configs)
+        return [c.key for c in configs]
+
+    monkeypatch.setattr(X.grids, "get_organisms", fake_get_organisms)
+    monkeypatch.setattr(X.grids, "organism_summary", lambda key: {"val binding": val[key], "test binding": 0.0,
+                                                                  "epochs": 9})
+    screen = X.hard_negative_screen(names, seed=1)
+    # the grids' own organisms without negatives at that seed, trained together
+    assert [c.key for c in trained] == [wanted[n].key for n in names]
+    assert not any(c.hard_negatives for c in trained)
+    assert screen["arm of claim 5"].tolist() == [False, True]  # 0.93 binds reliably already; 0.88 does not
+    assert screen.loc[names[1], "recipe"] == "converged"
+    with pytest.raises(ValueError, match="not an arm of claim 5"):
+        X.hard_negative_screen(["completeness"])
+    with pytest.raises(ValueError, match="unknown grid"):
+        X.hard_negative_screen(["hard negatives: nowhere"])
+
+
 def test_claim_five_reads_only_diets_with_swap_negatives():
     assert X.GRIDS["hard negatives: natural"].verdict is None  # context: no caption has a negative
     seeds = sorted((lab["hard_negatives"], lab["seed"]) for lab, _ in X.grid_points("hard negatives: incomplete"))
@@ -554,10 +614,13 @@ def test_claim_four_is_judged_on_an_intermediate_diet_at_convergence_and_at_equa
         (128, 0), (512, 0), (512, 1), (512, 2)]  # the largest batch with the verdict seeds
     steps = {c.batch_size: c.epochs for c in configs["batch size (equal steps)"]}
     assert steps == {128: 2, 512: 8}
-    # the two fixed-budget grids share their batch-128 organism with the hard-negative arm
-    keys = {c.key for n in ("batch size (2 epochs)", "batch size (equal steps)", "hard negatives: salient")
-            for c in [c for _, c in X.grid_points(n, verdict_seeds=()) if c.batch_size == 128 and not c.hard_negatives]}
-    assert len(keys) == 1
+    # the two fixed-budget grids share their batch-128 organism; the converged grid shares its
+    # with the hard-negative arm (trained to convergence too)
+    for names in (("batch size (2 epochs)", "batch size (equal steps)"),
+                  ("batch size (converged)", "hard negatives: salient")):
+        keys = {c.key for n in names for _, c in X.grid_points(n, verdict_seeds=())
+                if c.batch_size == 128 and not c.hard_negatives}
+        assert len(keys) == 1, names
 
 
 def test_single_object_binding_scores_every_pair_of_the_test_split():

@@ -9,6 +9,7 @@ import torch
 
 import labclip_lib.organisms as O
 from labclip_lib.metrics import binding_accuracy
+from labclip_lib.organisms.training import split_image_embeddings
 from labclip_lib.world import CaptionSpec
 
 TINY = O.OrganismConfig(name="tiny", n_scenes=800, epochs=2, batch_size=64, embed_dim=32, seed=3)
@@ -369,3 +370,22 @@ def test_bf16_recipe_runs_the_cnn_in_bfloat16_and_keeps_fp32_keys(tiny_data):
     fp32 = O.train_organism(TINY, tiny_data, progress=False)[1]
     assert hist.loss != fp32.loss
     assert abs(hist.loss[0] - fp32.loss[0]) < 0.02 * fp32.loss[0]
+
+
+def test_validation_images_embedded_once_give_the_same_loss_and_binding(tiny_data):
+    torch.manual_seed(0)
+    tok = O.WordTokenizer(O.organism_vocabulary(TINY))
+    model = O.build_network(TINY, len(tok.vocabulary))
+    images = split_image_embeddings(model, tiny_data, "val", TINY.batch_size)
+    assert images.shape == (len(tiny_data.split.val), TINY.embed_dim)
+    # the loss's own batches: the same number to the bit, given the embeddings or not
+    assert O.validation_loss(model, tok, tiny_data, TINY.batch_size, images=images) == \
+        O.validation_loss(model, tok, tiny_data, TINY.batch_size)
+    given = O.binding_accuracy_2way(model, tok, tiny_data, "val", images=images)
+    assert given == pytest.approx(O.binding_accuracy_2way(model, tok, tiny_data, "val"), abs=1e-6)
+    assert O.binding_accuracy_2way(model, tok, tiny_data, "val", limit=7, images=images) == pytest.approx(
+        O.binding_accuracy_2way(model, tok, tiny_data, "val", limit=7), abs=1e-6)
+    with pytest.raises(ValueError, match="rows"):
+        O.validation_loss(model, tok, tiny_data, TINY.batch_size, images=images[:-1])
+    with pytest.raises(ValueError, match="rows"):
+        O.binding_accuracy_2way(model, tok, tiny_data, "val", images=images[:-1])

@@ -13,7 +13,7 @@ import re
 from ..experiments.grids import with_points
 from ..published import QUOTES
 
-__all__ = ["glue_name", "glue_quotes", "glue_values", "glue_grid", "glue_verdicts", "glue_claim_tests"]
+__all__ = ["glue_name", "glue_quotes", "glue_values", "glue_column", "glue_grid", "glue_verdicts", "glue_claim_tests"]
 
 
 def glue_name(key: str, prefix: str = "q-") -> str:
@@ -42,6 +42,19 @@ def glue_values(**values) -> None:
     """Glue the chapter's own values under their names (``glue_values(lr=LR)`` -> ``lr``). Used in chapter 6."""
     for name, value in values.items():
         _glue(name, value)
+
+
+def glue_column(table, column: str, prefix: str) -> list[str]:
+    """Glue every row's ``column`` value as ``<prefix>-<row label>``, slugged (e.g. chapter 8's
+    ``glue_column(screen, "validation binding without negatives", "screen")`` ->
+    ``screen-hard-negatives-salient``), and return the names."""
+    if column not in table:
+        raise ValueError(f"the table has no column {column!r}; columns: {', '.join(map(str, table.columns))}")
+    names = []
+    for label, value in table[column].items():
+        names.append(glue_name(f"{prefix} {label}", prefix=""))
+        _glue(names[-1], value)
+    return names
 
 
 def glue_grid(table, measures: tuple[str, ...] = ("binding", "map binding", "image probe", "text probe",

@@ -114,16 +114,23 @@ def _embed(model: DualEncoder, tok: WordTokenizer, images: torch.Tensor | None, 
 
 
 def binding_accuracy_2way(model: DualEncoder, tok: WordTokenizer, data: OrganismData, part: str,
-                          limit: int | None = None) -> float:
+                          limit: int | None = None, images: torch.Tensor | None = None) -> float:
     """Held-out two-way binding accuracy of ``model`` on split ``part`` (complete captions).
 
     Scenes whose caption has no valid swap negative (same colour or same shape) are left out;
-    ``limit``: at most that many scenes, the split's first.
+    ``limit``: at most that many scenes, the split's first. ``images``: the split's image
+    embeddings ``(N_part, D)`` in its order, when already computed (:func:`split_image_embeddings`).
     """
-    idx = [i for i in data.split[part] if data.eval_negatives[i] is not None][:limit]
-    if not idx:
+    keep = [k for k, i in enumerate(data.split[part]) if data.eval_negatives[i] is not None][:limit]
+    if not keep:
         raise ValueError(f"no scene of the {part!r} split has a swap negative")
-    img = _embed(model, tok, data.images[idx], None)
+    idx = [data.split[part][k] for k in keep]
+    if images is None:
+        img = _embed(model, tok, data.images[idx], None)
+    elif len(images) != len(data.split[part]):
+        raise ValueError(f"images has {len(images)} rows, the {part!r} split {len(data.split[part])} scenes")
+    else:
+        img = images[keep]
     pos = _embed(model, tok, None, [data.eval_captions[i].text for i in idx])
     neg = _embed(model, tok, None, [data.eval_negatives[i].text for i in idx])
     return binding_accuracy(img, pos, neg)
@@ -143,13 +150,30 @@ def _contrastive_loss(model: DualEncoder, img: torch.Tensor, txt: torch.Tensor) 
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
-def validation_loss(model: DualEncoder, tok: WordTokenizer, data: OrganismData, batch_size: int) -> float:
+def split_image_embeddings(model: DualEncoder, data: OrganismData, part: str, batch_size: int) -> torch.Tensor:
+    """L2-normalised image embeddings ``(N_part, D)`` of split ``part``, in its order, embedded in
+    batches of ``batch_size`` (:func:`validation_loss`'s batches, so that its loss is the same
+    whether it embeds them or is given them)."""
+    idx = list(data.split[part])
+    model.eval()
+    with torch.inference_mode():
+        return torch.cat([F.normalize(model.encode_image(to_pixels(data.images[idx[i : i + batch_size]])), dim=1)
+                          for i in range(0, len(idx), batch_size)])
+
+
+def validation_loss(model: DualEncoder, tok: WordTokenizer, data: OrganismData, batch_size: int,
+                    images: torch.Tensor | None = None) -> float:
     """CLIP's symmetric contrastive loss on the validation split: each scene with its caption from
     the organism's own diet, in the split's order cut into batches of ``batch_size`` (a last
-    batch of fewer than two scenes is dropped), no hard negatives; the mean over batches."""
+    batch of fewer than two scenes is dropped), no hard negatives; the mean over batches.
+    ``images``: :func:`split_image_embeddings` of the validation split, when already computed."""
     idx = list(data.split.val)
     if len(idx) < 2:
         raise ValueError("the validation split has fewer than two scenes: no contrastive loss")
+    if images is None:
+        images = split_image_embeddings(model, data, "val", batch_size)
+    elif len(images) != len(idx):
+        raise ValueError(f"images has {len(images)} rows, the validation split {len(idx)} scenes")
     model.eval()
     losses, weights = [], []
     with torch.inference_mode():
@@ -157,7 +181,7 @@ def validation_loss(model: DualEncoder, tok: WordTokenizer, data: OrganismData, 
             b = idx[i : i + batch_size]
             if len(b) < 2:
                 break
-            img = F.normalize(model.encode_image(to_pixels(data.images[b])), dim=1)
+            img = images[i : i + batch_size]
             ids, lengths = tok([data.train_texts[j] for j in b])
             txt = F.normalize(model.encode_text(ids, lengths), dim=1)
             losses.append(float(_contrastive_loss(model, img, txt)))
@@ -227,8 +251,10 @@ def train_organism(config: OrganismConfig, data: OrganismData | None = None, pro
         hist.loss.append(float(np.mean(losses)))
         hist.batch_accuracy.append(float(np.mean(accs)))
         hist.lr.append(float(opt.param_groups[0]["lr"]))
-        hist.val_loss.append(validation_loss(model, tok, data, config.batch_size))
-        hist.val_binding.append(binding_accuracy_2way(model, tok, data, "val"))
+        # the validation images embedded once for both (the loss's batches, so its value is unchanged)
+        val_images = split_image_embeddings(model, data, "val", config.batch_size)
+        hist.val_loss.append(validation_loss(model, tok, data, config.batch_size, images=val_images))
+        hist.val_binding.append(binding_accuracy_2way(model, tok, data, "val", images=val_images))
         if stopper is not None:
             if stopper.update(hist.val_loss[-1]):
                 kept = copy.deepcopy(model.state_dict())
