@@ -121,9 +121,9 @@ GRIDS: dict[str, Grid] = {
     # two mentioned of two objects is the complete caption, so (two of two - two of four) -
     # (complete at two - complete at four) = complete at four - two of four, a paired contrast on
     # the same four-object scenes (no harder test on one side, no object count confounded). At the
-    # two-epoch budget: converged, with the rule's five seeds its 3-seed interval asks for, it would
-    # cost about ten minutes of the book's build (calibrated in stop 33), which the budget has not
-    # got; both arms are chapter 2's organisms or other grids' (no organism of its own)
+    # two-epoch budget: converged, its three seeds a side gave +0.011 (95% interval -0.001 to
+    # 0.023), so the rule asks for five, about ten more minutes of the book's build than its budget
+    # allows. At two epochs its good arm is chapter 2's second-recipe candidate for the positive control
     "objects in image": Grid("complete", (("completeness", (0.5, 1.0)),), _FOUR, claim="2b", verdict="contrast",
                              good=1.0, bad=0.5,
                              note="four objects per scene: all four mentioned against two at random (the "
