@@ -4,6 +4,7 @@ computation exactly, a damaged entry is recomputed, different arguments never sh
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -130,3 +131,29 @@ def test_evaluation_captions_are_made_once_per_scene_set(monkeypatch):
     assert build_data(natural, cache=False).eval_captions == first.eval_captions
     reseeded = build_data(OrganismConfig(name="eval-share", n_scenes=300, seed=7))
     assert reseeded.eval_captions != first.eval_captions  # another seed: other scenes and captions
+
+
+def test_a_scene_set_read_twice_in_a_process_is_parsed_once_and_handed_out_as_copies(tmp_path, monkeypatch):
+    S.rendered_scenes(40, 2, seed=5, resolution=32, directory=tmp_path)  # computed and written
+    first = S.rendered_scenes(40, 2, seed=5, resolution=32, directory=tmp_path)  # read from disk
+    monkeypatch.setattr(S, "scenes_from_records", lambda *a: pytest.fail("parsed again"))
+    second = S.rendered_scenes(40, 2, seed=5, resolution=32, directory=tmp_path)
+    assert second[0] == first[0] and torch.equal(second[1], first[1])
+    second[1].zero_()  # a caller writing to its images does not reach the next caller's
+    assert torch.equal(S.rendered_scenes(40, 2, seed=5, resolution=32, directory=tmp_path)[1], first[1])
+    monkeypatch.undo()
+    # a rewritten entry is read again (its files' stamps changed)
+    (entry,) = list(tmp_path.iterdir())
+    meta = entry / "scenes.json"
+    meta.write_bytes(meta.read_bytes())
+    os.utime(meta, ns=(meta.stat().st_atime_ns, meta.stat().st_mtime_ns + 10**9))
+    calls = []
+    real = S.scenes_from_records
+    monkeypatch.setattr(S, "scenes_from_records", lambda records: calls.append(1) or real(records))
+    third = S.rendered_scenes(40, 2, seed=5, resolution=32, directory=tmp_path)
+    assert calls == [1] and third[0] == first[0]
+    # the process keeps the last few sets only
+    for seed in (6, 7, 8):
+        S.rendered_scenes(20, 2, seed=seed, resolution=32, directory=tmp_path)
+        S.rendered_scenes(20, 2, seed=seed, resolution=32, directory=tmp_path)
+    assert len(S._READ) == S._READ_KEEP
