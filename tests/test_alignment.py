@@ -415,6 +415,38 @@ def test_written_out_backward_equals_autograd(stride, masked, log_scale, unit):
     assert torch.equal(correct, logits.argmax(1) == torch.arange(b) * stride)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("masked", [False, True])
+def test_map_step_gradients_equal_autograd_through_the_normalisation(stride, masked):
+    """The map's training step written out (map_gradients) against autograd through
+    F.normalize(texts @ A.T) and the cross-entropy formulation: loss, rank-1 flags and both
+    gradients; a caption row of zeros (its norm floored, as F.normalize does) included."""
+    from labclip_lib.alignment.loss import map_gradients
+
+    g = torch.Generator().manual_seed(11)
+    b, d = 6, 5
+    x = F.normalize(torch.randn(b, d, generator=g, dtype=torch.float64), dim=1)
+    texts = torch.randn(stride * b, d, generator=g, dtype=torch.float64)
+    texts[3] = 0.0
+    weight = (torch.eye(d, dtype=torch.float64) + 0.3 * torch.randn(d, d, generator=g, dtype=torch.float64))
+    weight.requires_grad_()
+    t = torch.tensor(1.3, dtype=torch.float64, requires_grad=True)
+    mask = None
+    if masked:
+        mask = torch.zeros(b, stride * b, dtype=torch.bool)
+        mask[0, stride * 2] = mask[5, stride * 1] = True
+    ref = _reference_loss(x, F.normalize(texts @ weight.T, dim=1), t, mask)
+    ref_w, ref_t = torch.autograd.grad(ref, (weight, t))
+    with torch.no_grad():
+        loss, correct, g_w, g_t = map_gradients(x, texts, weight, t, mask)
+    assert torch.allclose(loss, ref.detach(), atol=1e-12)
+    assert torch.allclose(g_w, ref_w, atol=1e-10) and torch.allclose(g_t, ref_t, atol=1e-10)
+    logits = t.detach().exp() * x @ F.normalize(texts @ weight.detach().T, dim=1).T
+    if mask is not None:
+        logits = logits.masked_fill(mask, float("-inf"))
+    assert torch.equal(correct, logits.argmax(1) == torch.arange(b) * stride)
+
+
 def test_far_negatives_are_floored_before_exp_without_changing_the_loss():
     """At a large scale most shifted logits fall where exp() gives subnormal floats (slow on
     CPUs): they are floored first. Loss and gradients stay those of the float64 formula, and the

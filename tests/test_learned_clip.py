@@ -17,14 +17,14 @@ import labclip_lib.organisms as O
 from labclip_lib.alignment import LinearAlignment
 from labclip_lib.metrics import binding_accuracy
 from labclip_lib.models import load_model
-from labclip_lib.testing import make_trained_clip, trained_clip_config
+from labclip_lib.testing import trained_clip_config
 
 SCENES = 400  # test scenes scored
 
 
 @pytest.fixture(scope="module")
-def learned(tmp_path_factory):
-    path = make_trained_clip(tmp_path_factory.mktemp("learned") / "clip")
+def learned(trained_clip):
+    path = trained_clip  # conftest's: make_trained_clip's CLIP, trained once per run
     data = O.build_data(trained_clip_config())
     idx = [i for i in data.split.test if data.eval_negatives[i] is not None][:SCENES]
     return path, data, idx

@@ -18,7 +18,7 @@ import torch
 from nbclient import NotebookClient
 
 from labclip_lib.book.tools import PARAMETERS_TAG, toc_notebooks
-from labclip_lib.testing import make_trained_clip, write_benchmark_fixtures
+from labclip_lib.testing import write_benchmark_fixtures
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
@@ -62,10 +62,10 @@ DATA_PATHS = {"COCO_DIR": "coco", "FLICKR30K_DIR": "flickr30k", "ARO_DIR": "aro"
 
 
 @pytest.fixture(scope="module")
-def tiny_clip(tmp_path_factory) -> Path:
+def tiny_clip(trained_clip) -> Path:
     """A small CLIPModel trained on the scene world (32 px, D = 16; tests/test_learned_clip.py
-    checks what it has learned), saved as a Hugging Face model."""
-    return make_trained_clip(tmp_path_factory.mktemp("trained-clip") / "clip")
+    checks what it has learned), saved as a Hugging Face model (conftest's ``trained_clip``)."""
+    return trained_clip
 
 
 @pytest.fixture(scope="module")

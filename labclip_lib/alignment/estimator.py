@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from ..metrics import binding_accuracy, check_embeddings
 from ..runtime import get_device, progress_bar, torch_threads
 from ..storage import read_directory, save_directory
-from .loss import LOSSES, _interleaved_loss, duplicate_ids, hnb_loss, sb_loss
+from .loss import LOSSES, duplicate_ids, hnb_loss, map_gradients, sb_loss
 
 __all__ = ["ALIGNMENT_FORMAT", "AlignmentHistory", "LinearAlignment", "MapSettings", "map_statistics", "triplet",
            "fit_alignment"]
@@ -242,12 +242,11 @@ class LinearAlignment:
         t0 = time.perf_counter()
         bar = progress_bar(steps * self.epochs, f"fitting LABCLIP map ({self.loss})", show=self.progress is not False)
         # Each step gathers its rows into buffers reused across steps (hot in cache, no fresh
-        # allocations), caption and swap interleaved [p0, n0, p1, n1, ...] so that one product
-        # maps both.
+        # allocations); caption and swap are interleaved once, row j = [p_j, n_j], so that one
+        # gather and one product serve both ([p0, n0, p1, n1, ...]).
+        texts = torch.stack([pos, neg], 1).view(n, 2 * d) if neg is not None else pos
         x_buf = torch.empty(bs, d, device=dev)
-        p_buf = torch.empty(bs, d, device=dev)
-        n_buf = torch.empty(bs, d, device=dev) if neg is not None else None
-        t_buf = torch.empty(bs, 2, d, device=dev) if neg is not None else None
+        t_buf = torch.empty(bs, texts.shape[1], device=dev)
         ids = torch.stack([pos_ids, neg_ids if neg is not None else pos_ids], 1).to(dev) if self.mask_duplicates else None
         for epoch in range(1, self.epochs + 1):
             perm = torch.randperm(n, generator=gen).to(dev)
@@ -259,23 +258,18 @@ class LinearAlignment:
                 if nb < 2:  # a contrastive batch of one row has nothing to contrast
                     continue
                 x = torch.index_select(img, 0, rows, out=x_buf[:nb])
-                ts = torch.index_select(pos, 0, rows, out=p_buf[:nb])
-                if neg is not None:
-                    ts = torch.stack([ts, torch.index_select(neg, 0, rows, out=n_buf[:nb])], 1,
-                                     out=t_buf[:nb]).view(2 * nb, d)
+                ts = torch.index_select(texts, 0, rows, out=t_buf[:nb]).view(-1, d)
                 mask = None
                 if ids is not None:
                     pi, ni = ids[rows, 0], ids[rows, 1]
                     mask = (pi[:, None] == pi[None, :]) & ~torch.eye(nb, dtype=torch.bool, device=dev)
                     if neg is not None:  # interleave: column 2j = positive j, 2j + 1 = negative j
                         mask = torch.stack([mask, pi[:, None] == ni[None, :]], dim=2).reshape(nb, 2 * nb)
-                z = F.normalize(ts @ weight.T, dim=1)
-                loss, correct = _interleaved_loss(x, z, log_scale, mask)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
+                with torch.no_grad():  # forward and backward written out (map_gradients)
+                    loss, correct, weight.grad, log_scale.grad = map_gradients(x, ts, weight, log_scale, mask)
                 opt.step()
                 with torch.no_grad():
-                    tot_loss += loss.detach() * nb
+                    tot_loss += loss * nb
                     hits += correct.sum()
                 bar.update()
             record(epoch, float(tot_loss) / n, float(hits) / n)

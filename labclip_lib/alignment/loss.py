@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["LOSSES", "hnb_loss", "sb_loss", "duplicate_ids"]
+__all__ = ["LOSSES", "hnb_loss", "sb_loss", "map_gradients", "duplicate_ids"]
 
 LOSSES = ("hnb", "sb")
 #: the shifted logits' floor before exp(): exp(-80) = 1.8e-35 is still a normal float32
 _EXP_FLOOR = -80.0
 #: the fast path's smallest row or column sum (below it the max-shifted form is used)
 _MIN_SUM = 1e-20
+#: ``F.normalize``'s floor on a row's norm
+_NORM_EPS = 1e-12
 
 
 def _softmaxes(image: torch.Tensor, texts: torch.Tensor, scale: torch.Tensor, mask: torch.Tensor | None,
@@ -58,6 +60,15 @@ def _softmaxes(image: torch.Tensor, texts: torch.Tensor, scale: torch.Tensor, ma
     return (logits - lse_r[:, None]).exp_(), (cols - lse_c[None, :]).exp_(), lse_r - pos, lse_c - pos
 
 
+def _logit_gradient_(p: torch.Tensor, q: torch.Tensor, stride: int) -> torch.Tensor:
+    """Turn ``p`` (``(B, SB)``, :func:`_softmaxes`' first) in place into the loss's gradient with
+    respect to the logits times ``2B``: ``(p - onehot) + (q - onehot)`` on the positives' columns."""
+    rows = torch.arange(p.shape[0], device=p.device)
+    p[:, ::stride] += q
+    p[rows, rows * stride] -= 2
+    return p
+
+
 class _ContrastiveLoss(torch.autograd.Function):
     """Forward and backward of the loss written out, so that each ``B x SB`` pass is done once.
 
@@ -94,10 +105,7 @@ class _ContrastiveLoss(torch.autograd.Function):
         d, q = ctx.softmaxes  # d becomes (dloss / dlogits) * 2B in place
         ctx.softmaxes = None
         b = image.shape[0]
-        stride = texts.shape[0] // b
-        rows = torch.arange(b, device=image.device)
-        d[:, ::stride] += q
-        d[rows, rows * stride] -= 2
+        d = _logit_gradient_(d, q, texts.shape[0] // b)
         coef = grad_loss * scale / (2 * b)
         g_image = g_texts = g_scale = None
         if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
@@ -123,6 +131,39 @@ def _interleaved_loss(image: torch.Tensor, texts: torch.Tensor, log_scale: torch
     if len(texts) % len(image):
         raise ValueError(f"{len(texts)} caption rows is not a multiple of {len(image)} image rows")
     return _ContrastiveLoss.apply(image, texts, log_scale, mask)
+
+
+def map_gradients(image: torch.Tensor, texts: torch.Tensor, weight: torch.Tensor, log_scale: torch.Tensor,
+                  mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One training step of the LABCLIP map, forward and backward written out (no autograd
+    graph): :func:`_interleaved_loss` of ``image`` and the mapped, L2-normalised captions
+    ``normalize(texts @ weight.T)``, and its gradients with respect to the map and the
+    temperature. About half the time of autograd's step on CPU, where a 64 x 64 map's step is
+    all overhead.
+
+    ``image``: ``(B, D)``, L2-normalised; ``texts``: ``(SB, D)`` captions before the map,
+    interleaved as :func:`_interleaved_loss` takes them; ``weight``: ``(D, D)``; ``log_scale``:
+    ``()``; ``mask`` as for :func:`_interleaved_loss`. Returns the loss ``()``, which images rank
+    their own caption first ``(B,)``, ``dloss/dweight`` ``(D, D)`` and ``dloss/dlog_scale`` ``()``;
+    equal to autograd's through ``F.normalize`` and the loss (tests).
+    """
+    b = image.shape[0]
+    stride = texts.shape[0] // b
+    mapped = texts @ weight.T
+    norm = torch.linalg.vector_norm(mapped, dim=1, keepdim=True)
+    denom = norm.clamp_min(_NORM_EPS)
+    z = mapped / denom
+    scale = log_scale.exp()
+    p, q, ce_r, ce_c = _softmaxes(image, z, scale, mask, stride)
+    loss = (ce_r.mean() + ce_c.mean()) / 2
+    rows = torch.arange(b, device=image.device)
+    correct = p[rows, rows * stride] >= p.amax(1)
+    g_z = _logit_gradient_(p, q, stride).T @ image.mul(scale / (2 * b))  # (SB, D)
+    g_log_scale = torch.dot(g_z.reshape(-1), z.reshape(-1))  # dloss/dt = sum(dlogits * logits)
+    # through the normalisation: the radial part drops out (not where the norm was floored)
+    radial = (g_z * z).sum(1, keepdim=True).masked_fill_(norm < _NORM_EPS, 0.0)
+    g_mapped = (g_z - z * radial) / denom
+    return loss, correct, g_mapped.T @ texts, g_log_scale
 
 
 def hnb_loss(image: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, log_scale: torch.Tensor,
