@@ -53,6 +53,7 @@ endif
 	fi
 	$(PY) -m pip install --quiet -e ".[book,test]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
+	$(PY) -m labclip_lib.book.tools vendor
 	@touch $(STAMP)
 	@echo "environment ready: $(ENV_PREFIX)"
 

@@ -7,6 +7,9 @@
 * each chapter page has one title and a Colab launch link derived from ``_config.yml``;
 * pages whose notebooks use ipywidgets (or show a widget view) embed the widget state
   (``application/vnd.jupyter.widget-state+json``), without which the static book shows nothing;
+* no ``<script src>`` or ``<link href>`` leaves the build (an absolute or protocol-relative URL:
+  the pages must work offline; tests/test_browser.py checks the same in a browser), and each
+  kernel-free explorer's page carries at most 1 MB of its data;
 * the chapter notebooks themselves are in order (``booktools.check``).
 
 Exit code 1 with one ``FAIL:`` line per problem.
@@ -24,6 +27,9 @@ from labclip_lib.book.tools import book_root, check, repo_info, toc_files
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_SOURCE = re.compile(r"\bipywidgets\b|\binteract(ive)?\b|labclip_lib\.(book\.)?widgets|from labclip_lib(\.book)? import widgets")
+#: a script or stylesheet loaded from outside the build
+EXTERNAL = re.compile(r'<(?:script|link)\b[^>]*\b(?:src|href)="((?:https?:)?//[^"]+)"')
+EXPLORER_DATA = re.compile(r'<script type="application/json" class="lx-data">(.*?)</script>', re.S)
 ERROR_MARKERS = ("Traceback (most recent call last)", "output_traceback", 'class="output traceback')
 
 root = book_root(Path(__file__).resolve().parent)
@@ -62,6 +68,14 @@ for entry in toc_files(root):
         continue
     text = page.read_text(encoding="utf-8")
     notes = []
+    outside = sorted(set(EXTERNAL.findall(text)))
+    if outside:
+        failures.append(f"{page.relative_to(root)}: loads from outside the build: {', '.join(outside[:3])}")
+    explorers = EXPLORER_DATA.findall(text)
+    if explorers:
+        notes.append(f"{len(explorers)} kernel-free explorer(s), {sum(map(len, explorers)) // 1024} kB")
+        if sum(map(len, explorers)) > 1_000_000:
+            failures.append(f"{page.relative_to(root)}: {sum(map(len, explorers)):,} bytes of explorer data (> 1 MB)")
     source = root / rel.with_suffix(".ipynb")
     # cells tagged raises-exception show their traceback on purpose; nothing else may
     expected_errors = raises_exception_cells(source) if source.is_file() else 0

@@ -36,6 +36,8 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from .vendor import VENDOR_DIR, vendor_assets
+
 __all__ = [
     "INSTALL_TAGS",
     "book_root",
@@ -329,9 +331,14 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m labclip_lib.book.tools",
         description="Keep the chapters' Colab install cells derived from _config.yml.",
     )
-    ap.add_argument("command", choices=["sync", "check"], help="sync: rewrite notebooks; check: verify only")
+    ap.add_argument("command", choices=["sync", "check", "vendor"],
+                    help="sync: rewrite notebooks; check: verify only; vendor: fetch the pages' JavaScript "
+                         "(MathJax, require.js, the widget manager) from the npm registry once")
     ap.add_argument("--root", default=None, help="book folder (default: found upwards from the cwd)")
     args = ap.parse_args(argv)
+    if args.command == "vendor":
+        print(f"vendored: {vendor_assets() / VENDOR_DIR}")
+        return 0
     root = book_root(args.root)
     if args.command == "sync":
         changed = sync(root)
