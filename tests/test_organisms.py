@@ -389,3 +389,15 @@ def test_validation_images_embedded_once_give_the_same_loss_and_binding(tiny_dat
         O.validation_loss(model, tok, tiny_data, TINY.batch_size, images=images[:-1])
     with pytest.raises(ValueError, match="rows"):
         O.binding_accuracy_2way(model, tok, tiny_data, "val", images=images[:-1])
+
+
+def test_images_embedded_in_small_batches_equal_one_large_batch():
+    """``encode_images`` embeds ``IMAGE_BATCH`` images at a time (fast on CPU); in eval mode each
+    image's embedding does not depend on the batch it is in, so the result equals one large batch."""
+    cfg = O.organism_config("complete", 0, n_scenes=300)
+    model, data = O.OrganismModel.untrained(cfg), O.build_data(cfg, cache=False)
+    assert O.IMAGE_BATCH < len(data.images)
+    small = model.encode_images(data.images)
+    large = model.encode_images(data.images, batch_size=len(data.images))
+    assert small.shape == (300, cfg.embed_dim)
+    torch.testing.assert_close(small, large, rtol=0, atol=1e-6)

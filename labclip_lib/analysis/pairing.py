@@ -54,19 +54,23 @@ def conjunction_difference(captions: Sequence[Caption], swaps: Sequence[Caption]
         raise ValueError("no captions to encode")
     if len(captions) != len(swaps):
         raise ValueError(f"{len(captions)} captions but {len(swaps)} swaps")
-    out = torch.zeros(len(captions), len(CONJUNCTIONS), dtype=torch.float64)
+    out = np.zeros((len(captions), len(CONJUNCTIONS)))  # filled in numpy: a tensor's items are slow to write
     for i, (cap, swap) in enumerate(zip(captions, swaps)):
         if swap is None:
             raise ValueError(f"caption {i} ({cap.text!r}) has no swap; leave such scenes out")
+        row = out[i]
         for sign, c in ((1.0, cap), (-1.0, swap)):
             for colour, shape in c.mentions:
-                if (colour, shape) not in _INDEX:
+                k = _INDEX.get((colour, shape))
+                if k is None:
                     raise ValueError(f"caption {c.text!r}: no conjunction for colour {colour!r} and shape "
                                      f"{shape!r} (colours: {', '.join(COLORS)}; shapes: {', '.join(SHAPES)})")
-                out[i, _INDEX[colour, shape]] += sign
-        if not out[i].any():
-            raise ValueError(f"caption {cap.text!r} and its swap {swap.text!r} state the same conjunctions")
-    return out
+                row[k] += sign
+    same = ~out.any(axis=1)
+    if same.any():
+        i = int(np.flatnonzero(same)[0])
+        raise ValueError(f"caption {captions[i].text!r} and its swap {swaps[i].text!r} state the same conjunctions")
+    return torch.from_numpy(out)
 
 
 class PairingProbe:

@@ -17,7 +17,7 @@ from .data import (OrganismData, build_data, evaluation_captions, example_captio
                    prepare_scene_sets, scene_set_ready)
 from .model import OrganismModel, weights_digest
 from .clip import CLIPOrganism, export_pretrained
-from .networks import DualEncoder, architecture_table, build_network, to_pixels
+from .networks import IMAGE_BATCH, DualEncoder, architecture_table, build_network, to_pixels
 from .store import (
                     ORGANISM_FILE,
                     TRAIN_METRIC_SCENES,
@@ -38,7 +38,7 @@ from .training import (MIN_IMPROVEMENT, PlateauStopping, TrainingHistory, bindin
 
 __all__ = ["ORGANISMS", "RECIPES", "OrganismConfig", "organism_config", "organism_configs", "recipe_name", "recipe_changes", "describe_changes", "recipe_rows", "OrganismData", "build_data", "evaluation_captions", "own_format_captions", "example_captions", "prepare_scene_set", "prepare_scene_sets", "scene_set_ready",
            "OrganismModel", "weights_digest", "DualEncoder", "CLIPOrganism", "build_network", "export_pretrained",
-           "architecture_table", "to_pixels", "ORGANISM_FILE", "TRAIN_METRIC_SCENES", "WEIGHTS_FILE", "cached_config",
+           "architecture_table", "to_pixels", "IMAGE_BATCH", "ORGANISM_FILE", "TRAIN_METRIC_SCENES", "WEIGHTS_FILE", "cached_config",
            "get_organism", "get_organisms", "load_organism", "organism_history", "organism_summary", "read_organism", "trained_organism", "training_cost", "VOCABULARY",
            "WordTokenizer", "organism_vocabulary", "TrainingHistory", "PlateauStopping", "binding_accuracy_2way", "image_autocast",
            "train_organism",

@@ -16,7 +16,7 @@ from ..runtime import get_device
 from ..storage import tensors_digest
 from .clip import CLIP_MEAN, CLIP_STD, CLIPOrganism
 from .config import OrganismConfig
-from .networks import DualEncoder, build_network, to_pixels
+from .networks import IMAGE_BATCH, DualEncoder, build_network, to_pixels
 from .tokenizer import VOCABULARY, WordTokenizer, organism_vocabulary
 
 __all__ = ["OrganismModel", "weights_digest"]
@@ -69,7 +69,7 @@ class OrganismModel:
                              f"render at resolution={self.image_size}")
         return x
 
-    def encode_images(self, images, batch_size: int = 1024, normalize: bool = True,
+    def encode_images(self, images, batch_size: int = IMAGE_BATCH, normalize: bool = True,
                       progress: bool | None = None) -> torch.Tensor:
         """``(N, R, R, 3)`` uint8 -> ``(N, D)`` float32 on CPU."""
         x = self._images(images)

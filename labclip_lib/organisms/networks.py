@@ -14,7 +14,12 @@ from .config import IMAGE_POOLINGS, OrganismConfig
 from .tokenizer import organism_vocabulary
 
 __all__ = ["ImageEncoder", "TextEncoder", "ForwardTextEncoder", "TEXT_ENCODERS", "DualEncoder", "build_network",
-           "to_pixels", "architecture_table"]
+           "to_pixels", "architecture_table", "IMAGE_BATCH"]
+
+#: images per forward pass when embedding without gradients: at 128 the activations stay in the
+#: CPU's caches (1,024 at a time was half as fast on 2 cores, ``speed/bench_embed.py``); the
+#: embeddings are the same at any batch size (the network is in eval mode: no batch statistics)
+IMAGE_BATCH = 128
 
 
 class ImageEncoder(nn.Module):

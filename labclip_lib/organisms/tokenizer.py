@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from ..world.captions import ATTRIBUTE_WORDS
@@ -45,22 +46,29 @@ class WordTokenizer:
             texts = [texts]
         if len(texts) == 0:
             raise ValueError("empty list of captions")
+        known: dict[str, list[int]] = {}  # captions repeat: each distinct one is checked and split once
         rows = []
         for t in texts:
-            words = self.words(t)
-            if not words:
-                raise ValueError(f"empty caption {t!r}")
-            bad = [w for w in words if w not in self.index]
-            if bad:
-                raise ValueError(
-                    f"caption {t!r} has out-of-vocabulary word(s) {bad}: this organism knows only "
-                    f"{', '.join(self.vocabulary[1:])}"
-                )
-            if len(words) > self.max_length:
-                raise ValueError(f"caption {t!r} has {len(words)} words, more than {self.max_length}")
-            rows.append([self.index[w] for w in words])
-        lengths = torch.tensor([len(r) for r in rows])
-        ids = torch.zeros(len(rows), int(lengths.max()), dtype=torch.long)
+            r = known.get(t)
+            if r is None:
+                r = known[t] = self._ids(t)
+            rows.append(r)
+        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        ids = np.zeros((len(rows), int(lengths.max())), dtype=np.int64)  # filled in numpy: fast row writes
         for i, r in enumerate(rows):
-            ids[i, : len(r)] = torch.tensor(r)
-        return ids, lengths
+            ids[i, : len(r)] = r
+        return torch.from_numpy(ids), torch.from_numpy(lengths)
+
+    def _ids(self, text: str) -> list[int]:
+        words = self.words(text)
+        if not words:
+            raise ValueError(f"empty caption {text!r}")
+        bad = [w for w in words if w not in self.index]
+        if bad:
+            raise ValueError(
+                f"caption {text!r} has out-of-vocabulary word(s) {bad}: this organism knows only "
+                f"{', '.join(self.vocabulary[1:])}"
+            )
+        if len(words) > self.max_length:
+            raise ValueError(f"caption {text!r} has {len(words)} words, more than {self.max_length}")
+        return [self.index[w] for w in words]

@@ -19,7 +19,7 @@ from ..metrics import binding_accuracy
 from ..runtime import progress_bar
 from .config import OrganismConfig
 from .data import OrganismData, build_data
-from .networks import DualEncoder, build_network, to_pixels
+from .networks import IMAGE_BATCH, DualEncoder, build_network, to_pixels
 from .tokenizer import WordTokenizer, organism_vocabulary
 
 __all__ = ["TrainingHistory", "PlateauStopping", "train_organism", "image_autocast", "binding_accuracy_2way",
@@ -104,8 +104,8 @@ def _embed(model: DualEncoder, tok: WordTokenizer, images: torch.Tensor | None, 
     out = []
     with torch.inference_mode():
         if images is not None:
-            for i in range(0, len(images), batch_size):
-                out.append(F.normalize(model.encode_image(to_pixels(images[i : i + batch_size])), dim=1))
+            for i in range(0, len(images), IMAGE_BATCH):
+                out.append(F.normalize(model.encode_image(to_pixels(images[i : i + IMAGE_BATCH])), dim=1))
         else:
             for i in range(0, len(texts), batch_size):
                 ids, lengths = tok(texts[i : i + batch_size])
