@@ -118,17 +118,17 @@ def step_rate(config, data, steps: int = 5) -> dict:
     return {"GFLOP/step": gflop, "s/step": seconds, "GFLOP/s": gflop / seconds}
 
 
-def _worker_step_rate(config_dict: dict) -> dict:
+def _worker_step_rate(config_dict: dict, steps: int) -> dict:
     """:func:`step_rate` in a worker process on one thread (as ``get_organisms`` trains)."""
     torch.set_num_threads(1)
     config = OrganismConfig.from_dict(config_dict)
-    return step_rate(config, build_data(config), steps=15)
+    return step_rate(config, build_data(config), steps=steps)
 
 
-def workers_rate(config, workers: int = 2) -> dict:
+def workers_rate(config, workers: int = 2, steps: int = 15) -> dict:
     """Training steps of ``config`` in ``workers`` worker processes at once, one thread each (the
     way the book trains missing organisms: ``get_organisms``): their summed GFLOP/s."""
-    rates = parallel_map(_worker_step_rate, [(config.to_dict(),)] * workers, n_jobs=workers)
+    rates = parallel_map(_worker_step_rate, [(config.to_dict(), steps)] * workers, n_jobs=workers)
     return {"workers": workers, "GFLOP/s": sum(r["GFLOP/s"] for r in rates),
             "s/step": float(np.mean([r["s/step"] for r in rates]))}
 
@@ -173,10 +173,11 @@ def main() -> None:
             print(f"  {recipe:>9} seed {seed}: {row['epochs']} epochs, {row['train s']:.1f} s, "
                   f"val binding {row['val binding']:.3f}", flush=True)
             if recipe not in rates:
-                rates[recipe] = step_rate(config, datas[recipe])
-                book = workers_rate(config)
+                # a smoke test (--quick) times a few steps; the figures to read come without it
+                rates[recipe] = step_rate(config, datas[recipe], steps=2 if args.quick else 5)
+                book = workers_rate(config, steps=2 if args.quick else 15)
                 rates[recipe] |= {"2 workers GFLOP/s": book["GFLOP/s"], "2 workers s/step": book["s/step"]}
-    gemm = gemm_rate()
+    gemm = gemm_rate(repeats=5 if args.quick else 20)
     bf16 = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     print(f"\nthis CPU {'has' if bf16 else 'has no'} native bfloat16 arithmetic for oneDNN "
           f"({'bf16 recipes run fast' if bf16 else 'bf16 recipes run emulated, slower'})")
