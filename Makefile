@@ -59,10 +59,11 @@ endif
 
 # pytest exit code 5 ("no tests collected") must fail, not pass quietly. The tests run in
 # TEST_JOBS pytest-xdist workers (default: one per core), each with one PyTorch thread (two
-# workers of one thread each finish the suite sooner on two cores than one worker of two).
+# workers of one thread each finish the suite sooner on two cores than one worker of two),
+# handed one test at a time (--maxschedchunk 1) in the order tests/conftest.py sets: longest first.
 TEST_JOBS ?= auto
 test: env
-	@TQDM_DISABLE=1 MPLBACKEND=Agg OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_JOBS) --dist load; status=$$?; \
+	@TQDM_DISABLE=1 MPLBACKEND=Agg OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_JOBS) --dist load --maxschedchunk 1; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$status
 
 # The kernel's inline backend draws the figures into the pages; a non-interactive backend

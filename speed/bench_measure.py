@@ -35,6 +35,8 @@ from labclip_lib.models import load_model
 from labclip_lib.organisms import IMAGE_BATCH, OrganismModel, build_data, get_organism, organism_config
 from labclip_lib.runtime import torch_threads
 
+from bench_embed import best_time  # this folder's scripts share their timer
+
 _INDEX = {cs: k for k, cs in enumerate(CONJUNCTIONS)}
 
 
@@ -46,15 +48,6 @@ def codes_item_by_item(captions, swaps) -> torch.Tensor:
             for colour, shape in c.mentions:
                 out[i, _INDEX[colour, shape]] += sign
     return out
-
-
-def best_of(fn, repeats: int = 3) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def main() -> None:
@@ -71,12 +64,12 @@ def main() -> None:
     print(f"{config.name}, {config.n_objects[0]} objects, {config.resolution} px, {len(data.scenes)} scenes; "
           f"{args.threads} thread(s)")
     with torch_threads(args.threads):
-        t_old, e_old = best_of(lambda: model.encode_images(data.images, batch_size=1024))
-        t_new, e_new = best_of(lambda: model.encode_images(data.images))
+        t_old, e_old = best_time(lambda: model.encode_images(data.images, batch_size=1024), 3)
+        t_new, e_new = best_time(lambda: model.encode_images(data.images), 3)
         idx = [i for i in range(len(data.scenes)) if data.eval_negatives[i] is not None]
         caps, swaps = [data.eval_captions[i] for i in idx], [data.eval_negatives[i] for i in idx]
-        c_old, z_old = best_of(lambda: codes_item_by_item(caps, swaps), 1)
-        c_new, z_new = best_of(lambda: conjunction_difference(caps, swaps))
+        c_old, z_old = best_time(lambda: codes_item_by_item(caps, swaps), 1)
+        c_new, z_new = best_time(lambda: conjunction_difference(caps, swaps), 3)
         ratio_img, ratio_codes = t_old / t_new, c_old / c_new
         print(f"\n{'':34s}{'baseline':>10s}{'now':>10s}{'ratio':>8s}  equal  target")
         print(f"{'image embedding (s)':34s}{t_old:10.2f}{t_new:10.2f}{ratio_img:8.2f}  {torch.equal(e_old, e_new)!s:5s}  "

@@ -34,3 +34,26 @@ def trained_clip(tmp_path_factory, worker_id) -> Path:
             make_trained_clip(shared)
             done.touch()
     return shared
+
+
+#: long tests that do not need the shared CLIP (speed scripts, process pools)
+_LONG = ("test_shards.py", "test_streaming_fit.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Longest first, for pytest-xdist's one-test-at-a-time scheduling (``make test``): the test
+    that trains the shared CLIP, then long tests that do not need it (while it trains), then
+    those that do (whole chapters), then the rest; so that no worker waits for the CLIP and
+    none is left alone with a long test at the end. Each group keeps its own order."""
+    clip_first = next((i for i in items if i.path.name == "test_learned_clip.py"), None)
+
+    def rank(item) -> int:
+        if item is clip_first:
+            return 0
+        if item.path.name in _LONG or item.name.endswith("_quick_runs"):
+            return 1
+        if item.path.name in ("test_notebooks.py", "test_learned_clip.py"):
+            return 2
+        return 3
+
+    items.sort(key=rank)

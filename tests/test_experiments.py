@@ -246,6 +246,24 @@ def test_bench_sweep_quick_runs():
     assert "measuring / training now" in out.stdout
 
 
+def test_bench_measure_quick_runs():
+    """The measurement's speed script: both speed-ups equal their baselines, every part is timed."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "speed" / "bench_measure.py"
+    out = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True,
+                         env={**os.environ, "TQDM_DISABLE": "1"}, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = {line.split("  ")[0]: line for line in out.stdout.splitlines()}
+    for name in ("image embedding (s)", "conjunction codes (s)"):
+        assert " True " in rows[name], rows[name]  # equal to the baseline, bit for bit
+    for part in ("binding and probes", "pair embeddings (3 splits)", "LABCLIP map (50 epochs)", "pairing bound"):
+        assert any(line.strip().startswith(part) and line.strip().endswith("%") for line in out.stdout.splitlines()), part
+
+
 def test_goal_check_reads_the_interval_not_the_mean():
     from labclip_lib.metrics import mean_interval
 

@@ -8,6 +8,8 @@ cross-entropy formulation in the tests.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 __all__ = ["LOSSES", "hnb_loss", "sb_loss", "map_gradients", "duplicate_ids"]
@@ -19,6 +21,14 @@ _EXP_FLOOR = -80.0
 _MIN_SUM = 1e-20
 #: ``F.normalize``'s floor on a row's norm
 _NORM_EPS = 1e-12
+
+
+@functools.lru_cache(maxsize=32)
+def _positives(b: int, stride: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows and columns of the ``b`` positives in a ``(b, stride * b)`` logit matrix (made once
+    per batch shape: a map's training step is a few dozen small operations, and these were four)."""
+    rows = torch.arange(b, device=device)
+    return rows, rows * stride
 
 
 def _softmaxes(image: torch.Tensor, texts: torch.Tensor, scale: torch.Tensor, mask: torch.Tensor | None,
@@ -33,11 +43,10 @@ def _softmaxes(image: torch.Tensor, texts: torch.Tensor, scale: torch.Tensor, ma
     below 1 at a large scale), or the inputs were not normalised, the classical max-shifted
     form is used instead.
     """
-    b = image.shape[0]
     s = float(scale)
-    rows = torch.arange(b, device=image.device)
+    rows, cols = _positives(image.shape[0], stride, image.device)
     e = torch.addmm(image.new_full((), -s), image, texts.T, alpha=s)  # logits - s
-    pos = e[rows, rows * stride]  # own captions' logits - s (a copy, before the floor below)
+    pos = e[rows, cols]  # own captions' logits - s (a copy, before the floor below)
     # exp() of a value below about -87 is a subnormal float, which costs CPUs 10-30x more per
     # element: the shifted logits are floored at _EXP_FLOOR first (a term of at most 1.8e-35 for
     # one that would be smaller; the fast path below is taken only when every sum is at least
@@ -47,25 +56,24 @@ def _softmaxes(image: torch.Tensor, texts: torch.Tensor, scale: torch.Tensor, ma
         e.masked_fill_(mask, float("-inf"))
     e.exp_()
     z_r, z_c = e.sum(1), e[:, ::stride].sum(0)
-    lo = torch.minimum(z_r.min(), z_c.min())
-    if bool(torch.isfinite(z_r).all() & torch.isfinite(z_c).all() & (lo >= _MIN_SUM)):
+    lo, hi = torch.cat([z_r, z_c]).aminmax()  # a NaN makes both NaN, and every comparison false
+    if bool((lo >= _MIN_SUM) & (hi < float("inf"))):
         q = e[:, ::stride] / z_c
         return e.div_(z_r[:, None]), q, z_r.log_() - pos, z_c.log_() - pos
     logits = torch.mm(image.mul(s), texts.T)  # fallback: shift by the row and column maxima
     if mask is not None:
         logits.masked_fill_(mask, float("-inf"))
-    cols = logits[:, ::stride]
-    pos = logits[rows, rows * stride]
-    lse_r, lse_c = torch.logsumexp(logits, 1), torch.logsumexp(cols, 0)
-    return (logits - lse_r[:, None]).exp_(), (cols - lse_c[None, :]).exp_(), lse_r - pos, lse_c - pos
+    block = logits[:, ::stride]
+    pos = logits[rows, cols]
+    lse_r, lse_c = torch.logsumexp(logits, 1), torch.logsumexp(block, 0)
+    return (logits - lse_r[:, None]).exp_(), (block - lse_c[None, :]).exp_(), lse_r - pos, lse_c - pos
 
 
 def _logit_gradient_(p: torch.Tensor, q: torch.Tensor, stride: int) -> torch.Tensor:
     """Turn ``p`` (``(B, SB)``, :func:`_softmaxes`' first) in place into the loss's gradient with
     respect to the logits times ``2B``: ``(p - onehot) + (q - onehot)`` on the positives' columns."""
-    rows = torch.arange(p.shape[0], device=p.device)
     p[:, ::stride] += q
-    p[rows, rows * stride] -= 2
+    p[_positives(p.shape[0], stride, p.device)] -= 2
     return p
 
 
@@ -88,8 +96,7 @@ class _ContrastiveLoss(torch.autograd.Function):
         scale = log_scale.exp()
         p, q, ce_r, ce_c = _softmaxes(image, texts, scale, mask, stride)
         loss = (ce_r.mean() + ce_c.mean()) / 2
-        rows = torch.arange(b, device=image.device)
-        correct = p[rows, rows * stride] >= p.amax(1)  # the own caption ranks first (ties count as right)
+        correct = p[_positives(b, stride, image.device)] >= p.amax(1)  # the own caption ranks first (ties count as right)
         ctx.mark_non_differentiable(correct)
         ctx.save_for_backward(image, texts, scale)
         ctx.softmaxes = [p, q]
@@ -156,8 +163,7 @@ def map_gradients(image: torch.Tensor, texts: torch.Tensor, weight: torch.Tensor
     scale = log_scale.exp()
     p, q, ce_r, ce_c = _softmaxes(image, z, scale, mask, stride)
     loss = (ce_r.mean() + ce_c.mean()) / 2
-    rows = torch.arange(b, device=image.device)
-    correct = p[rows, rows * stride] >= p.amax(1)
+    correct = p[_positives(b, stride, image.device)] >= p.amax(1)
     g_z = _logit_gradient_(p, q, stride).T @ image.mul(scale / (2 * b))  # (SB, D)
     g_log_scale = torch.dot(g_z.reshape(-1), z.reshape(-1))  # dloss/dt = sum(dlogits * logits)
     # through the normalisation: the radial part drops out (not where the norm was floored)
