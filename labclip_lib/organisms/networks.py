@@ -17,7 +17,7 @@ __all__ = ["ImageEncoder", "TextEncoder", "ForwardTextEncoder", "TEXT_ENCODERS",
            "to_pixels", "architecture_table", "IMAGE_BATCH"]
 
 #: images per forward pass when embedding without gradients: at 128 the activations stay in the
-#: CPU's caches (1,024 at a time was half as fast on 2 cores, ``speed/bench_embed.py``); the
+#: CPU's caches (1,024 at a time was half as fast on 2 cores, ``speed/bench_measure.py``); the
 #: embeddings are the same at any batch size (the network is in eval mode: no batch statistics)
 IMAGE_BATCH = 128
 

@@ -100,6 +100,8 @@ class PlateauStopping:
 
 def _embed(model: DualEncoder, tok: WordTokenizer, images: torch.Tensor | None, texts: Sequence[str] | None,
            batch_size: int = 1024) -> torch.Tensor:
+    """Normalised embeddings of ``images`` (``IMAGE_BATCH`` at a time) or of ``texts``
+    (``batch_size`` at a time), ``(N, D)``."""
     model.eval()
     out = []
     with torch.inference_mode():
