@@ -1,4 +1,4 @@
-"""Measuring an organism: where the seconds go, and two speed-ups beside their baselines.
+"""Measuring an organism: where the seconds go, and three speed-ups beside their baselines.
 
 Every grid point of chapters 7-9 is an organism that is trained and then *measured*
 (``experiments.measure_organism``: binding and the modality probes, the pair embeddings of each
@@ -11,10 +11,15 @@ one run on this machine:
 2. the caption/swap conjunction codes of the pairing probe filled item by item in a tensor
    (the old way, kept here as the baseline) against ``conjunction_difference``, and whether
    they are equal;
-3. the measurement's parts, timed one after the other, with their share of the whole.
+3. reading the organism's scene set and evaluation captions back from the cache, as every
+   organism trained or measured in a worker process does: the old formats (JSON records of every
+   object, validated again object by object; nested JSON lists per caption), kept here as the
+   baseline, against today's (columns in the safetensors file; flat caption columns), from the
+   same bytes in memory, and whether both give equal scenes and captions;
+4. the measurement's parts, timed one after the other, with their share of the whole.
 
 Ratios are what to compare: this machine's speed varies from run to run. Targets: image
-embedding >= 1.5x, conjunction codes >= 5x, both equal to their baselines.
+embedding >= 1.5x, conjunction codes >= 5x, reading the data >= 2x, each equal to its baseline.
 
 Run: ``python speed/bench_measure.py`` (the complete organism at four objects, converged
 recipe: trained first if not cached, about two minutes); ``--quick``: 2,000 scenes, an
@@ -24,15 +29,21 @@ untrained organism (a smoke test).
 from __future__ import annotations
 
 import argparse
+import json
 
 import torch
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
 
 from labclip_lib.alignment import MapSettings
 from labclip_lib.analysis import CONJUNCTIONS, binding_profile, conjunction_difference, pair_embeddings, pairing_bound
 from labclip_lib.experiments import fit_map
 from labclip_lib.models import load_model
 from labclip_lib.organisms import IMAGE_BATCH, OrganismModel, build_data, get_organism, organism_config
+from labclip_lib.organisms.data import _packed_captions, _unpacked_captions
 from labclip_lib.runtime import torch_threads
+from labclip_lib.world.captions import Caption
+from labclip_lib.world.scenesets import scenes_from_columns, scenes_from_records, scenes_to_columns, scenes_to_records
 
 from bench_embed import best_time  # this folder's scripts share their timer
 
@@ -47,6 +58,36 @@ def codes_item_by_item(captions, swaps) -> torch.Tensor:
             for colour, shape in c.mentions:
                 out[i, _INDEX[colour, shape]] += sign
     return out
+
+
+def captions_from_records(text: str) -> list:
+    """The baseline: captions read from nested JSON records ``[text, [[colour, shape], ...],
+    style(, extras)]``, the evaluation captions' old format."""
+    def caption(r):
+        if r is None:
+            return None
+        return Caption(r[0], tuple(tuple(m) for m in r[1]), r[2], tuple(tuple(e) for e in r[3]) if len(r) > 3 else ())
+    return [caption(r) for r in json.loads(text)]
+
+
+def caption_records(captions) -> str:
+    """The old format's text (for the baseline)."""
+    return json.dumps([None if c is None else [c.text, [list(m) for m in c.mentions], c.style]
+                       + ([[list(e) for e in c.extras]] if c.extras else []) for c in captions])
+
+
+def data_reading(data) -> tuple[float, float, bool]:
+    """Seconds to read ``data``'s scenes and evaluation captions back in the old formats and in
+    today's (each from its bytes in memory, best of three), and whether both give the same."""
+    captions = data.eval_captions + data.eval_negatives
+    old_scenes, old_caps = json.dumps(scenes_to_records(data.scenes)), caption_records(captions)
+    columns = save_tensors(scenes_to_columns(data.scenes))
+    new_caps = json.dumps(_packed_captions(captions))
+    t_old, (s_old, c_old) = best_time(
+        lambda: (scenes_from_records(json.loads(old_scenes)), captions_from_records(old_caps)), 3)
+    t_new, (s_new, c_new) = best_time(
+        lambda: (scenes_from_columns(load_tensors(columns)), _unpacked_captions(json.loads(new_caps))), 3)
+    return t_old, t_new, s_old == s_new == list(data.scenes) and c_old == c_new == captions
 
 
 def main() -> None:
@@ -75,6 +116,9 @@ def main() -> None:
               f">= 1.5 {'PASS' if ratio_img >= 1.5 else 'FAIL'}  (batch 1024 vs {IMAGE_BATCH})")
         print(f"{'conjunction codes (s)':34s}{c_old:10.2f}{c_new:10.3f}{ratio_codes:8.1f}  {torch.equal(z_old, z_new)!s:5s}  "
               f">= 5   {'PASS' if ratio_codes >= 5 else 'FAIL'}")
+        r_old, r_new, r_equal = data_reading(data)
+        print(f"{'scenes + evaluation captions (s)':34s}{r_old:10.2f}{r_new:10.3f}{r_old / r_new:8.1f}  {r_equal!s:5s}  "
+              f">= 2   {'PASS' if r_old / r_new >= 2 else 'FAIL'}  (read from the cache's bytes)")
 
         # one run each, in the order measure_organism runs them (the image embeddings come from
         # the embedding cache when an earlier run or chapter stored them)

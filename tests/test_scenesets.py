@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import pytest
 import torch
 
+import labclip_lib.organisms.data as D
 import labclip_lib.world.scenesets as S
 from labclip_lib.organisms import OrganismConfig, build_data
 from labclip_lib.storage import compute_or_load_json
 from labclip_lib.world import sample_scenes
+from labclip_lib.world.captions import Caption, CaptionSpec, describe_all, swap_negatives
+from labclip_lib.world.scenes import Scene
 
 
 def test_records_round_trip_exactly():
@@ -21,6 +25,46 @@ def test_records_round_trip_exactly():
     assert back == scenes  # every float (positions, rotations, salience) survives JSON
     with pytest.raises(ValueError, match="colour"):
         S.scenes_from_records([[["cube", "pink", "large", "rubber", 0.0, 0.0, 0.0, None]]])
+
+
+def test_columns_round_trip_exactly_and_bad_columns_are_refused():
+    scenes = sample_scenes(50, [1, 3], seed=3)  # small and large, rubber and metal, measured saliences
+    unmeasured = [Scene(tuple(replace(o, salience=None) for o in s.objects)) for s in scenes[:5]]
+    for group in (scenes, unmeasured):
+        back = S.scenes_from_columns(S.scenes_to_columns(group))
+        assert back == group
+        assert [o.__dict__ for s in back for o in s.objects] == [o.__dict__ for s in group for o in s.objects]
+    assert {o.size for s in scenes for o in s.objects} == {"small", "large"}
+    assert all(o.salience is None for s in S.scenes_from_columns(S.scenes_to_columns(unmeasured)) for o in s.objects)
+    # codes refer to the vocabularies they were written with, and are checked against today's
+    cols = S.scenes_to_columns(scenes)
+    colours = list(S._VOCABULARY["color"])
+    swapped = {**S._VOCABULARY, "color": colours[::-1]}
+    assert [o.color for s in S.scenes_from_columns(cols, swapped) for o in s.objects] == [
+        colours[::-1][colours.index(o.color)] for s in scenes for o in s.objects]
+    bad = [({**cols, "codes": cols["codes"].clone().index_fill_(1, torch.tensor([1]), 200)}, "outside its vocabulary"),
+           ({**cols, "floats": cols["floats"].clone().fill_(float("nan"))}, "not finite"),
+           ({**cols, "objects": cols["objects"][:-1]}, "do not fit together"),
+           (cols, "not a subset")]
+    for columns, message in bad:
+        vocab = {**S._VOCABULARY, "color": ["pink"]} if message == "not a subset" else None
+        with pytest.raises(ValueError, match=message):
+            S.scenes_from_columns(columns, vocab)
+
+
+def test_evaluation_captions_pack_into_columns_and_back():
+    scenes = sample_scenes(40, [2, 3], seed=4)
+    specs = [CaptionSpec(), CaptionSpec(attributes=3), CaptionSpec(completeness=0.5, attribute_density=0.5)]
+    for spec in specs:
+        caps = describe_all(scenes, spec, seed=1)
+        negs = swap_negatives(caps, seed=1, scenes=scenes)
+        for group in (caps, negs):
+            packed = D._packed_captions(group)
+            assert json.loads(json.dumps(packed)) == packed and D._unpacked_captions(packed) == list(group)
+    assert any(c.extras for c in describe_all(scenes, specs[1], seed=1))  # size and material words kept
+    assert any(col is None for c in describe_all(scenes, specs[2], seed=1) for col, _ in c.mentions)
+    with pytest.raises(ValueError, match="separators"):
+        D._packed_captions([Caption("a red cube", (("red", "cu:be"),))])
 
 
 def test_rendered_scenes_hit_equals_fresh_and_damage_is_recomputed(tmp_path, monkeypatch):
@@ -136,7 +180,7 @@ def test_evaluation_captions_are_made_once_per_scene_set(monkeypatch):
 def test_a_scene_set_read_twice_in_a_process_is_parsed_once_and_handed_out_as_copies(tmp_path, monkeypatch):
     S.rendered_scenes(40, 2, seed=5, resolution=32, directory=tmp_path)  # computed and written
     first = S.rendered_scenes(40, 2, seed=5, resolution=32, directory=tmp_path)  # read from disk
-    monkeypatch.setattr(S, "scenes_from_records", lambda *a: pytest.fail("parsed again"))
+    monkeypatch.setattr(S, "scenes_from_columns", lambda *a: pytest.fail("parsed again"))
     second = S.rendered_scenes(40, 2, seed=5, resolution=32, directory=tmp_path)
     assert second[0] == first[0] and torch.equal(second[1], first[1])
     second[1].zero_()  # a caller writing to its images does not reach the next caller's
@@ -148,8 +192,8 @@ def test_a_scene_set_read_twice_in_a_process_is_parsed_once_and_handed_out_as_co
     meta.write_bytes(meta.read_bytes())
     os.utime(meta, ns=(meta.stat().st_atime_ns, meta.stat().st_mtime_ns + 10**9))
     calls = []
-    real = S.scenes_from_records
-    monkeypatch.setattr(S, "scenes_from_records", lambda records: calls.append(1) or real(records))
+    real = S.scenes_from_columns
+    monkeypatch.setattr(S, "scenes_from_columns", lambda *a: calls.append(1) or real(*a))
     third = S.rendered_scenes(40, 2, seed=5, resolution=32, directory=tmp_path)
     assert calls == [1] and third[0] == first[0]
     # the process keeps the last few sets only
