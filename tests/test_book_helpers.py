@@ -7,10 +7,13 @@ import pandas as pd
 import pytest
 import torch
 
-from labclip_lib.alignment import AlignedModel, LinearAlignment
+from labclip_lib.alignment import AlignedModel, LinearAlignment, MapSettings
 from labclip_lib.analysis import crossmodal_report
-from labclip_lib.book import pretrained_report, report_by_model, show_table, summarize
+from labclip_lib.book import (architecture_profiles, glue_profiles, pretrained_report, report_by_model, show_table,
+                              summarize)
+from labclip_lib.book.chapters import PROFILE_MEASURES
 from labclip_lib.embed import EmbeddingModel, images_to_tensor
+from labclip_lib.experiments import measure_organism
 from labclip_lib.models import load_model
 from labclip_lib.organisms import OrganismModel, organism_config
 from labclip_lib.published import PROVENANCE, QUOTES, quote, quotes_table
@@ -170,3 +173,22 @@ def test_probe_summary_means_over_shapes_and_keeps_each_shape():
     assert list(probe_summary(table, by="seed").index) == [0, 1]
     with pytest.raises(ValueError, match="no 'pixels' probes"):
         probe_summary(table, modality="pixels")
+
+
+def test_architecture_profiles_measure_each_architecture_on_each_diet_and_glue_them():
+    tiny = {"n_scenes": 400, "epochs": 1}
+    archs = {"CNN+GRU": ("converged", {}), "CLIP": ("clip", {"patch_size": 8})}
+    table = architecture_profiles(["complete", "natural"], archs, [0], tiny, MapSettings(epochs=1), jobs=1)
+    assert list(table.columns) == ["architecture", "diet", "seed", *PROFILE_MEASURES, "epochs", "training seconds"]
+    assert list(zip(table["architecture"], table["diet"])) == [
+        ("CNN+GRU", "complete"), ("CNN+GRU", "natural"), ("CLIP", "complete"), ("CLIP", "natural")]
+    assert table[list(PROFILE_MEASURES)].apply(lambda c: c.between(0, 1)).all().all()
+    # each row is the organism its architecture's recipe trains: the CLIP rows are transformers
+    clip = organism_config("complete", 0, recipe="clip", patch_size=8, **tiny)
+    assert clip.architecture == "clip" and clip.patch_size == 8
+    assert table.loc[2, "binding"] == measure_organism(clip, map_settings=MapSettings(epochs=1))["binding"]
+    assert table.loc[0, "binding"] != table.loc[2, "binding"]
+    names = glue_profiles(table, "arch")
+    assert "arch-clip-natural-map-binding" in names and "arch-cnn-gru-complete-binding" in names
+    with pytest.raises(ValueError, match="at least one"):
+        architecture_profiles([], archs, [0])

@@ -325,6 +325,8 @@ def test_training_cost_orders_the_long_organisms_first():
                                           O.organism_config("complete", 0, n_objects=(4,)),
                                           O.organism_config("complete", 0, resolution=64, stem_stride=2))]
     assert costs[1] == 15 * costs[0] and costs[2] == 2 * costs[0] and costs[3] == 2 * costs[0]
+    clip = [O.training_cost(O.organism_config("complete", 0, "clip", patch_size=p)) for p in (8, 4)]
+    assert costs[1] < clip[0] < clip[1] == 4 * clip[0]  # a transformer over more patches costs more
 
 
 def test_get_organisms_in_two_workers_equals_one_by_one(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from labclip_lib.book import (  # noqa: E402
+    plot_architecture_profiles,
     plot_caption_ranking,
     plot_confusion,
     plot_swap_pairs_2d,
@@ -147,3 +148,19 @@ def test_rescue_view_ranks_before_and_after_the_map():
     assert isinstance(rescue_explorer({"untrained": (model, identity)}), W.VBox)
     with pytest.raises(ValueError, match="empty"):
         rescue_explorer({})
+
+
+def test_architecture_profiles_plot_one_panel_per_measure_with_its_reference():
+    import pandas as pd
+
+    rows = [{"architecture": a, "diet": d, "seed": 0, "binding": b, "map binding": b + 0.1, "image probe": 0.7,
+             "text probe": 0.8, "ceiling": 0.6} for a, b in (("CNN+GRU", 0.7), ("CLIP", 0.5)) for d in ("x", "y")]
+    axes = plot_architecture_profiles(pd.DataFrame(rows))
+    assert [ax.get_title() for ax in axes] == ["binding", "map binding", "image probe", "text probe"]
+    heights = sorted(round(b.get_height(), 3) for b in axes[0].patches)
+    assert heights == [0.5, 0.5, 0.7, 0.7]  # a bar per diet and architecture
+    lines = [ln.get_ydata()[0] for ax in axes for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert lines == [0.5, 0.5, 0.6, 0.6]  # chance under binding, the mean ceiling under the probes
+    assert [t.get_text() for t in axes[0].figure.legends[0].get_texts()] == ["CNN+GRU", "CLIP"]
+    with pytest.raises(ValueError, match="empty"):
+        plot_architecture_profiles(pd.DataFrame(rows[:0]))

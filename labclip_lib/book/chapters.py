@@ -29,6 +29,7 @@ from ..analysis.unimodal import modality_probes, probe_rows
 from ..embed.protocol import EmbeddingModel
 from ..alignment.estimator import MapSettings
 from ..experiments.rescue import fit_map
+from ..experiments.sweeps import run_points
 from ..metrics import report_rows
 from ..models import load_model
 from ..organisms import (OrganismConfig, OrganismData, OrganismModel, build_data, get_organism, get_organisms,
@@ -37,7 +38,7 @@ from ..runtime import get_device, one_core, parallel_map
 from ..world.captions import CaptionSpec
 
 __all__ = ["chapter_organisms", "held_out_data", "report_by_model", "clip_like_profile", "profile_search", "choose_clip_like",
-           "trained_organisms", "recipe_comparison", "probe_search", "probe_summary",
+           "trained_organisms", "recipe_comparison", "probe_search", "probe_summary", "architecture_profiles",
            "pretrained_report", "pretrained_scenes",
            "estimate_cpu_seconds"]
 
@@ -83,6 +84,30 @@ def recipe_comparison(names: str | Sequence[str], recipes: Sequence[str], seed: 
     paths = get_organisms([organism_config(name, seed, recipe=r, **(changes or {})) for name, r in pairs], jobs)
     rows = pd.DataFrame([{"recipe": r, **organism_summary(p)} for (_, r), p in zip(pairs, paths)])
     return rows.set_index(["organism", "recipe"])[["epochs", "kept epoch", "training seconds", "val binding"]]
+
+
+#: the measures :func:`architecture_profiles` shows, in order
+PROFILE_MEASURES = ("binding", "map binding", "image probe", "text probe", "ceiling", "pairing bound")
+
+
+def architecture_profiles(names: Sequence[str], architectures: dict[str, tuple[str, dict]], seeds: Sequence[int],
+                          changes: dict | None = None, map_settings: MapSettings = MapSettings(),
+                          jobs: int | None = None) -> pd.DataFrame:
+    """Each named diet trained with each architecture's recipe for every seed, and measured on
+    its own test combinations as Part III measures every organism
+    (:func:`~labclip_lib.experiments.rescue.measure_organism`: binding, the probes and their
+    bag-of-words ceiling, binding after a LABCLIP map, the pairing bound). ``architectures``:
+    ``{label: (recipe, config changes)}``, e.g. ``{"CNN + GRU": ("converged", {})}``;
+    ``changes`` apply to every organism. One row per architecture, diet and seed with
+    :data:`PROFILE_MEASURES`, ``epochs`` and ``training seconds``; missing organisms are trained
+    and measured in up to ``jobs`` worker processes. Used in chapter 2."""
+    if not names or not architectures or not seeds:
+        raise ValueError("architecture_profiles needs at least one diet, one architecture and one seed")
+    points = [({"architecture": label, "diet": name, "seed": seed},
+               organism_config(name, seed, recipe=recipe, **{**(changes or {}), **extra}))
+              for label, (recipe, extra) in architectures.items() for name in names for seed in seeds]
+    table = run_points(points, map_settings=map_settings, jobs=jobs)
+    return table[["architecture", "diet", "seed", *PROFILE_MEASURES, "epochs", "training seconds"]]
 
 
 def probe_search(name: str, candidates: dict[str, dict], seeds: Sequence[int], recipe: str = "converged",

@@ -13,7 +13,8 @@ import re
 from ..experiments.grids import with_points
 from ..published import QUOTES
 
-__all__ = ["glue_name", "glue_quotes", "glue_values", "glue_column", "glue_grid", "glue_verdicts", "glue_claim_tests"]
+__all__ = ["glue_name", "glue_quotes", "glue_values", "glue_column", "glue_grid", "glue_verdicts", "glue_claim_tests",
+           "glue_profiles"]
 
 
 def glue_name(key: str, prefix: str = "q-") -> str:
@@ -54,6 +55,22 @@ def glue_column(table, column: str, prefix: str) -> list[str]:
     for label, value in table[column].items():
         names.append(glue_name(f"{prefix} {label}", prefix=""))
         _glue(names[-1], value)
+    return names
+
+
+def glue_profiles(table, prefix: str, measures: tuple[str, ...] = ("binding", "map binding", "image probe",
+                                                                   "text probe", "ceiling", "pairing bound",
+                                                                   "epochs")) -> list[str]:
+    """Glue the mean over seeds of each of ``measures`` per architecture and diet of an
+    :func:`~labclip_lib.book.chapters.architecture_profiles` table as
+    ``<prefix>-<architecture>-<diet>-<measure>``, slugged (``arch-clip-natural-map-binding``), and
+    return the names. Used in chapter 2."""
+    means = table.groupby(["architecture", "diet"], sort=False)[list(measures)].mean()
+    names = []
+    for (architecture, diet), row in means.iterrows():
+        for measure in measures:
+            names.append(glue_name(f"{prefix} {architecture} {diet} {measure}", prefix=""))
+            _glue(names[-1], row[measure])
     return names
 
 

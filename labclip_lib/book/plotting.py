@@ -18,7 +18,7 @@ from ..experiments.verdicts import RULE
 __all__ = ["set_style", "show_images", "color_swatches", "plot_training_curves", "plot_accuracy_bars",
            "plot_metric_lines", "show_scored_pairs", "plot_caption_ranking", "plot_confusion",
            "plot_distributions", "plot_swap_pairs_2d", "plot_grouped_bars", "plot_singular_values", "plot_sweep", "plot_claim",
-           "plot_rescue_heatmap", "plot_rescue_scatter", "PAPER_STYLE"]
+           "plot_rescue_heatmap", "plot_rescue_scatter", "plot_architecture_profiles", "PAPER_STYLE"]
 
 #: How a paper's number is drawn beside ours (a dashed line or hollow marker).
 PAPER_STYLE = {"color": "0.25", "linestyle": "--", "linewidth": 1.2}
@@ -305,6 +305,28 @@ def plot_swap_pairs_2d(image_xy, caption_xy, swap_xy, labels: Sequence[str] | No
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     return ax
+
+
+def plot_architecture_profiles(table: pd.DataFrame,
+                               measures: Sequence[str] = ("binding", "map binding", "image probe", "text probe")):
+    """One panel per measure of an :func:`~labclip_lib.book.chapters.architecture_profiles`
+    table: a bar per diet and architecture (seeds as dots), chance (0.5) under the binding
+    panels, the mean bag-of-words ceiling under the probes'. Returns the axes. Used in chapter 2."""
+    if len(table) == 0:
+        raise ValueError("empty table")
+    fig, axes = plt.subplots(1, len(measures), figsize=(3.6 * len(measures), 3.4), sharey=True)
+    axes = np.atleast_1d(axes)
+    for ax, measure in zip(axes, measures):
+        probe = "probe" in measure
+        line = {"ceiling": float(table["ceiling"].mean())} if probe else {"chance": 0.5}
+        plot_grouped_bars(table, measure, "diet", "architecture", references=line, ax=ax,
+                          ylabel="accuracy (test)" if ax is axes[0] else "")
+        ax.set_title(measure)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncol=len(labels), fontsize=9)
+    return axes
 
 
 def plot_grouped_bars(table, value: str, by: str, hue: str, references: dict[str, float] | None = None,

@@ -25,7 +25,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..organisms import OrganismConfig, get_organism, organism_summary, prepare_scene_sets, training_cost
+from ..organisms import (OrganismConfig, get_organism, organism_summary, prepare_scene_sets, trained_organism,
+                         training_cost)
 from ..runtime import one_core, parallel_map
 from .rescue import MapSettings, measure_finetuned, measure_items, measure_organism
 
@@ -168,7 +169,8 @@ def run_points(points: Sequence[tuple[dict, OrganismConfig]], part: str = "test"
     prepare_scene_sets([c for _, c in points], jobs)
     unique = {c.key: c for _, c in points}  # a config in several grids is trained and measured once
     # the costliest organisms first, so that no worker is left alone with a long one at the end
-    order = sorted(unique, key=lambda k: -training_cost(unique[k]))
+    # (one already trained costs a measurement only: last)
+    order = sorted(unique, key=lambda k: 0.0 if trained_organism(unique[k]) else -training_cost(unique[k]))
     tasks = [(unique[k].to_dict(), part, map_settings, finetune_epochs, profile) for k in order]
     rows = dict(zip(order, parallel_map(_measure_task, tasks, n_jobs=jobs)))
     return pd.DataFrame([{**labels, "organism": c.key, **rows[c.key]} for labels, c in points])
