@@ -5,8 +5,8 @@ two CPU cores, and every chapter needs the same sets again. :func:`rendered_scen
 set under ``cache_dir("scenes")`` in one safetensors file with a checksum: the images as a uint8
 tensor and the scenes as columns (each object's shape, colour, size and material as codes into
 the vocabularies stored beside them; positions, rotations and saliences as float64, so every
-float comes back exactly). Reading a 30,000-scene set of four objects takes ~0.3 s this way
-(JSON records took ~1.4 s, and every organism trained or measured reads its set). The cache key
+float comes back exactly). Reading a 30,000-scene set of four objects takes ~0.5 s this way
+(JSON records took ~1.5 s, and every organism trained or measured reads its set). The cache key
 holds the arguments and a fingerprint of the source of the modules that make the numbers
 (scenes, render), so a change to the scene world or the renderer never serves stale images.
 Nothing is unpickled.
@@ -38,7 +38,7 @@ _FORMAT = "columns-1"
 #: the vocabularies the stored codes index, in code order (stored with each set and checked on reading)
 _VOCABULARY = {"shape": SHAPES, "color": COLORS, "size": SIZES, "material": MATERIALS}
 #: the scene sets this process read last (a worker trains and measures many organisms on the same
-#: set; reading a 30,000-scene set from disk takes ~0.3-0.5 s): (entry, key, its files' sizes and mtimes) ->
+#: set; reading a 30,000-scene set from disk takes ~0.5 s): (entry, key, its files' sizes and mtimes) ->
 #: (scenes, images); a rewritten or damaged entry has other stamps and is read again
 _READ: OrderedDict[tuple, tuple[tuple[Scene, ...], torch.Tensor]] = OrderedDict()
 _READ_KEEP = 2
