@@ -12,6 +12,7 @@ import re
 
 from ..experiments.grids import with_points
 from ..published import QUOTES
+from .chapters import PROFILE_MEASURES
 
 __all__ = ["glue_name", "glue_quotes", "glue_values", "glue_column", "glue_grid", "glue_verdicts", "glue_claim_tests",
            "glue_profiles"]
@@ -58,9 +59,7 @@ def glue_column(table, column: str, prefix: str) -> list[str]:
     return names
 
 
-def glue_profiles(table, prefix: str, measures: tuple[str, ...] = ("binding", "map binding", "image probe",
-                                                                   "text probe", "ceiling", "pairing bound",
-                                                                   "epochs")) -> list[str]:
+def glue_profiles(table, prefix: str, measures: tuple[str, ...] = (*PROFILE_MEASURES, "epochs")) -> list[str]:
     """Glue the mean over seeds of each of ``measures`` per architecture and diet of an
     :func:`~labclip_lib.book.chapters.architecture_profiles` table as
     ``<prefix>-<architecture>-<diet>-<measure>``, slugged (``arch-clip-natural-map-binding``), and
